@@ -1,0 +1,2 @@
+"""Blender extension entry: the add-on lives in addon/."""
+from .addon import register, unregister  # noqa: F401

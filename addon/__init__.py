@@ -1,0 +1,9 @@
+"""Blender layer of SMPL Motion Refiner: the only package that imports bpy."""
+
+
+def register():
+    pass
+
+
+def unregister():
+    pass

@@ -1,0 +1,13 @@
+"""The one error type for bad input: a file and a one-line problem."""
+
+
+class BadInputError(Exception):
+    """Input the user can fix: names the file (or argument) and the problem.
+
+    ``str(err)`` is the one-line message the CLI prints and the add-on reports.
+    """
+
+    def __init__(self, source, problem: str):
+        self.source = str(source) if source is not None else None
+        self.problem = " ".join(str(problem).split())  # always one line
+        super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)

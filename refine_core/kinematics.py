@@ -1,0 +1,49 @@
+"""Forward kinematics of the SMPL-24 tree, in numpy and in torch.
+
+Global joint position p_j = p_parent + R_parent_global @ offset_j; the root
+sits at rest_joints[0] + trans, as in SMPL (the body rotates about J_0).
+"""
+import numpy as np
+
+from .rotations import quat_to_matrix
+from .skeleton import PARENTS
+
+
+def fk_positions(rotations, trans, rest_joints):
+    """Joint positions from local rotations.
+
+    rotations: (T, 24, 4) quaternions xyzw or (T, 24, 3, 3) matrices;
+    trans: (T, 3); rest_joints: (24, 3). Returns (T, 24, 3) metres.
+    """
+    rot = np.asarray(rotations, dtype=np.float64)
+    mats = quat_to_matrix(rot) if rot.shape[-1] == 4 else rot
+    rest = np.asarray(rest_joints, dtype=np.float64)
+    offsets = rest.copy()
+    offsets[1:] -= rest[PARENTS[1:]]
+    n = mats.shape[1]
+    glob = np.empty_like(mats)
+    pos = np.empty(mats.shape[:2] + (3,))
+    glob[:, 0] = mats[:, 0]
+    pos[:, 0] = rest[0] + np.asarray(trans, dtype=np.float64)
+    for j in range(1, n):
+        p = PARENTS[j]
+        glob[:, j] = glob[:, p] @ mats[:, j]
+        pos[:, j] = pos[:, p] + glob[:, p] @ offsets[j]
+    return pos
+
+
+def fk_positions_torch(rotmats, trans, rest_joints):
+    """Torch FK, differentiable. rotmats (..., 24, 3, 3); trans (..., 3);
+    rest_joints (24, 3) or (..., 24, 3). Returns (..., 24, 3)."""
+    import torch
+
+    rest = torch.as_tensor(rest_joints, dtype=rotmats.dtype, device=rotmats.device)
+    parents = PARENTS.tolist()
+    offsets = torch.cat([rest[..., :1, :], rest[..., 1:, :] - rest[..., parents[1:], :]], dim=-2)
+    glob = [rotmats[..., 0, :, :]]
+    pos = [rest[..., 0, :] + trans]
+    for j in range(1, rotmats.shape[-3]):
+        p = parents[j]
+        glob.append(glob[p] @ rotmats[..., j, :, :])
+        pos.append(pos[p] + (glob[p] @ offsets[..., j, :, None])[..., 0])
+    return torch.stack(pos, dim=-2)

@@ -1,0 +1,100 @@
+"""``Motion``: the one currency of the core (DESIGN.md section 1)."""
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+from .errors import BadInputError
+from .kinematics import fk_positions
+from .rotations import axis_angle_to_quat, quat_to_axis_angle
+from .skeleton import NUM_JOINTS, Skeleton
+
+MIN_FRAMES_TO_REFINE = 3
+
+
+@dataclass
+class Motion:
+    """A body motion in SMPL-24 terms.
+
+    rotations: (T, 24, 4) unit quaternions, scalar-last (x, y, z, w), local
+        joint rotations, root (global orientation) at index 0.
+    trans: (T, 3) root translation, metres.
+    fps: frames per second (> 0).
+    betas: (10,) shape coefficients or None.
+    skeleton: rest joints used for forward kinematics.
+    keypoints_2d: (T, K, 3) (x, y, confidence) when the source has them.
+    meta: source file, format, track id, up axis, gender, and ``extras``: the
+        input file's other keys, written back unchanged.
+    """
+
+    rotations: np.ndarray
+    trans: np.ndarray
+    fps: float
+    betas: Optional[np.ndarray] = None
+    skeleton: Skeleton = field(default_factory=Skeleton)
+    keypoints_2d: Optional[np.ndarray] = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return self.rotations.shape[0]
+
+    @classmethod
+    def from_axis_angle(cls, poses, trans, fps, **kwargs) -> "Motion":
+        """poses (T, 72) or (T, 24, 3) axis-angle; trans (T, 3)."""
+        poses = np.asarray(poses, dtype=np.float64).reshape(len(poses), NUM_JOINTS, 3)
+        return cls(axis_angle_to_quat(poses), np.asarray(trans, dtype=np.float64), float(fps), **kwargs)
+
+    def axis_angle(self) -> np.ndarray:
+        """(T, 72) axis-angle poses, SMPL joint order."""
+        return quat_to_axis_angle(self.rotations).reshape(self.num_frames, NUM_JOINTS * 3)
+
+    def joints(self) -> np.ndarray:
+        """(T, 24, 3) joint positions (metres) by forward kinematics."""
+        return fk_positions(self.rotations, self.trans, self.skeleton.rest_joints)
+
+    def replace(self, **changes) -> "Motion":
+        """A copy with some fields changed (arrays are not copied)."""
+        return replace(self, **changes)
+
+    def slice(self, start: int, stop: int) -> "Motion":
+        """Frames [start, stop) as a new Motion."""
+        kp = None if self.keypoints_2d is None else self.keypoints_2d[start:stop]
+        return replace(self, rotations=self.rotations[start:stop], trans=self.trans[start:stop], keypoints_2d=kp)
+
+    def validate(self, source=None, min_frames: int = 1) -> "Motion":
+        """Check shapes and values; raise BadInputError naming ``source``.
+
+        Also normalises the quaternions (estimators write slightly non-unit
+        ones); zero or non-finite quaternions are errors.
+        """
+        rot = np.asarray(self.rotations)
+        trans = np.asarray(self.trans)
+        if rot.ndim != 3 or rot.shape[1:] != (NUM_JOINTS, 4):
+            raise BadInputError(source, f"rotations have shape {rot.shape}, expected (T, 24, 4)")
+        if trans.shape != (rot.shape[0], 3):
+            raise BadInputError(source, f"translation has shape {trans.shape} but the poses have {rot.shape[0]} frames; expected ({rot.shape[0]}, 3)")
+        if not np.issubdtype(rot.dtype, np.number) or not np.issubdtype(trans.dtype, np.number):
+            raise BadInputError(source, "poses and translation must be numeric arrays")
+        if rot.shape[0] < min_frames:
+            raise BadInputError(source, f"has {rot.shape[0]} frame(s); at least {min_frames} needed")
+        if not np.all(np.isfinite(rot)) or not np.all(np.isfinite(trans)):
+            bad = np.flatnonzero(~(np.isfinite(rot).all(axis=(1, 2)) & np.isfinite(trans).all(axis=1)))
+            raise BadInputError(source, f"NaN or infinite values at frame(s) {_frames(bad)}")
+        fps = self.fps
+        if fps is None or not np.isfinite(fps) or fps <= 0:
+            raise BadInputError(source, f"frame rate must be a positive number, got {fps}")
+        norms = np.linalg.norm(rot, axis=-1)
+        if np.any(norms < 1e-6):
+            raise BadInputError(source, f"zero-length rotation quaternion at frame(s) {_frames(np.flatnonzero((norms < 1e-6).any(axis=1)))}")
+        if self.betas is not None and not np.all(np.isfinite(self.betas)):
+            raise BadInputError(source, "betas contain NaN or infinite values")
+        self.rotations = rot.astype(np.float64) / norms[..., None]
+        self.trans = trans.astype(np.float64)
+        self.fps = float(fps)
+        return self
+
+
+def _frames(idx, limit=5):
+    idx = list(map(int, idx))
+    return ", ".join(map(str, idx[:limit])) + (f" ... ({len(idx)} in all)" if len(idx) > limit else "")
