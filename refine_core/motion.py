@@ -43,11 +43,23 @@ class Motion:
     def from_axis_angle(cls, poses, trans, fps, **kwargs) -> "Motion":
         """poses (T, 72) or (T, 24, 3) axis-angle; trans (T, 3)."""
         poses = np.asarray(poses, dtype=np.float64).reshape(len(poses), NUM_JOINTS, 3)
-        return cls(axis_angle_to_quat(poses), np.asarray(trans, dtype=np.float64), float(fps), **kwargs)
+        motion = cls(axis_angle_to_quat(poses), np.asarray(trans, dtype=np.float64), float(fps), **kwargs)
+        motion.meta["source_axis_angle"] = poses.reshape(len(poses), NUM_JOINTS * 3).copy()
+        return motion
 
     def axis_angle(self) -> np.ndarray:
-        """(T, 72) axis-angle poses, SMPL joint order."""
-        return quat_to_axis_angle(self.rotations).reshape(self.num_frames, NUM_JOINTS * 3)
+        """(T, 72) axis-angle poses, SMPL joint order.
+
+        Rows whose rotations are still exactly those read from the source's
+        axis-angle return the source values, so untouched frames are written
+        back bit for bit (quat -> axis-angle is not an exact inverse).
+        """
+        poses = quat_to_axis_angle(self.rotations).reshape(self.num_frames, NUM_JOINTS * 3)
+        source = self.meta.get("source_axis_angle")
+        if source is not None and source.shape == poses.shape:
+            same = np.all(axis_angle_to_quat(source.reshape(-1, NUM_JOINTS, 3)) == self.rotations, axis=(1, 2))
+            poses[same] = source[same]
+        return poses
 
     def joints(self) -> np.ndarray:
         """(T, 24, 3) joint positions (metres) by forward kinematics."""
@@ -89,7 +101,12 @@ class Motion:
             raise BadInputError(source, f"zero-length rotation quaternion at frame(s) {_frames(np.flatnonzero((norms < 1e-6).any(axis=1)))}")
         if self.betas is not None and not np.all(np.isfinite(self.betas)):
             raise BadInputError(source, "betas contain NaN or infinite values")
-        self.rotations = rot.astype(np.float64) / norms[..., None]
+        # Renormalise only what is off: dividing unit quaternions again would
+        # change their last bits and break bit-identical untouched frames.
+        rot = rot.astype(np.float64)
+        off = np.abs(norms - 1.0) > 1e-9
+        rot[off] /= norms[off][:, None]
+        self.rotations = rot
         self.trans = trans.astype(np.float64)
         self.fps = float(fps)
         return self
