@@ -1,0 +1,157 @@
+"""Command line: ``python -m refine_core refine|info|eval|methods ...`` (DESIGN.md section 3).
+
+Exit codes: 0 done, 2 bad input or arguments (one line on stderr naming the
+file and the problem, no output file written), 1 internal error.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadInputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parse_params(pairs):
+    """``k=v`` strings -> dict with numbers parsed (method parameters)."""
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInputError(f"--param {pair}", "expected key=value")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def _methods_table() -> str:
+    from .refiners import METHODS
+
+    lines = []
+    for m in METHODS.values():
+        state = "ready" if m.available else "no weights yet"
+        lines.append(f"  {m.name:<12} {m.kind:<9} {state:<15} {m.description}")
+    return "methods:\n" + "\n".join(lines)
+
+
+def cmd_methods(args):
+    print(_methods_table())
+    return EXIT_OK
+
+
+def cmd_refine(args):
+    from .formats import read_motion, write_npz
+    from .refiners import refine
+
+    if args.method in ("list", "help"):
+        return cmd_methods(args)
+    src, out = Path(args.input), Path(args.output)
+    if out.exists() and src.exists() and out.resolve() == src.resolve():
+        raise BadInputError(out, "output would overwrite the input file; choose another -o path")
+    motion = read_motion(src, track=args.track)
+    refined = refine(
+        motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
+        strength=args.strength, device=args.device, params=_parse_params(args.param),
+    )
+    write_npz(refined, out)
+    start, end = refined.meta["refined_range"]
+    print(f"refined {src} frames {start}..{end} with {args.method} -> {out}")
+    return EXIT_OK
+
+
+def cmd_info(args):
+    from .formats import describe
+
+    info = describe(Path(args.input))
+    if args.json:
+        print(json.dumps(info, indent=2, default=_json_default))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_eval(args):
+    from .formats import read_motion
+    from .metrics import evaluate
+
+    pred, gt = read_motion(Path(args.pred)), read_motion(Path(args.gt))
+    if args.model:
+        from .smpl_model import load_smpl_model
+
+        model = load_smpl_model(args.model)
+        pred.skeleton = gt.skeleton = model.skeleton(gt.betas)
+    metrics = evaluate(pred, gt)
+    if args.model:
+        from .metrics import mpve
+        from .smpl_model import posed_vertices
+
+        metrics["mpve"] = mpve(posed_vertices(model, pred), posed_vertices(model, gt))
+    if args.json:
+        print(json.dumps({k: float(v) for k, v in metrics.items()}, indent=2))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>16}: {value:9.3f}")
+    return EXIT_OK
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refine-motion", description="Refine noisy SMPL body motion.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("refine", help="refine a motion file", epilog="methods: see `refine-motion methods`")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--method", required=True, help="a method name, or `list` to list them")
+    p.add_argument("--start", type=int, default=None, help="first frame (0-based row, inclusive)")
+    p.add_argument("--end", type=int, default=None, help="last frame (0-based row, inclusive)")
+    p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
+    p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--track", default=None, help="track/person id for multi-track files (default: longest)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+    p.set_defaults(func=cmd_refine)
+
+    p = sub.add_parser("info", help="what a motion file holds")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("eval", help="metrics of a prediction against ground truth")
+    p.add_argument("pred")
+    p.add_argument("gt")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help="SMPL model file (.pkl/.npz): FK on its rest joints, adds MPVE")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("methods", help="list refinement methods and whether they can run")
+    p.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BadInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as err:  # a bug, not the user's input: say so, keep the trace short
+        print(f"internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
