@@ -100,6 +100,34 @@ def cmd_eval(args):
     return EXIT_OK
 
 
+def cmd_bench(args):
+    from .bench import PRESETS, markdown, run_bench
+
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
+    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, log=log)
+    print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    return EXIT_OK
+
+
+def cmd_train(args):
+    from .train.loop import RECIPES, train_method
+
+    if args.method not in RECIPES:
+        raise BadInputError(f"train {args.method}", f"no training recipe; trainable: {', '.join(RECIPES)}")
+    clips = None
+    if args.data:
+        from .train.data import load_amass_folder, load_cmu
+
+        data = Path(args.data)
+        if not data.is_dir():
+            raise BadInputError(data, "training data must be a folder (CMU BVH subjects or AMASS .npz files)")
+        clips = load_cmu(root=data, split="train") if any(data.rglob("*.bvh")) else load_amass_folder(data)
+        if not clips:
+            raise BadInputError(data, "no training motions found in this folder")
+    train_method(args.method, out=args.out, clips=clips, steps=args.steps, seed=args.seed)
+    return EXIT_OK
+
+
 def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
@@ -136,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="SMPL model file (.pkl/.npz): FK on its rest joints, adds MPVE")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="every available method on the validation split")
+    p.add_argument("--quick", action="store_true", help="first frames of each clip only")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--methods", nargs="+", help="methods to run (default: every available one)")
+    p.add_argument("--presets", nargs="+", help="noise presets (default: mild vibe_like heavy)")
+    p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train", help="train a learned method and write its weights file")
+    p.add_argument("method")
+    p.add_argument("--data", help="folder of CMU-style BVH subjects or AMASS .npz files (default: ../shared CMU split)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default: the method's recipe)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="weights file (default: refine_core/weights/<method>.pt)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("methods", help="list refinement methods and whether they can run")
     p.set_defaults(func=cmd_methods)

@@ -6,7 +6,8 @@ range (outside it the output is the input, bit for bit), the slerp blend at
 the range edges, strength, device choice and progress/cancel callbacks.
 """
 import importlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -59,8 +60,18 @@ class Method:
         return getattr(module, f"refine_{self.name}" if self.kind == "classical" else "refine")
 
 
+def _tuned_defaults() -> dict:
+    """Classical filter parameters tuned on the training split (train/tune_classical.py)."""
+    path = WEIGHTS_DIR / "classical.json"
+    if not path.is_file():
+        return {}
+    return {name: entry["params"] for name, entry in json.loads(path.read_text())["methods"].items()}
+
+
+_TUNED = _tuned_defaults()
+
 METHODS = {
-    m.name: m
+    m.name: replace(m, defaults=_TUNED.get(m.name, {})) if m.kind == "classical" else m
     for m in (
         Method("hpr", "learned", "HPR-Net: attention weights over a 17-frame window average unit quaternions", "refiners.hpr"),
         Method("diffusion", "learned", "D3PRefiner: diffusion denoiser started at the noisy motion, 2 DDIM steps", "refiners.diffusion"),

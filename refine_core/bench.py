@@ -1,0 +1,84 @@
+"""``python -m refine_core bench``: every available method on the validation split.
+
+For each noise preset, validation clips are corrupted with a fixed seed and
+every method refines them; the table reports MPJPE, PA-MPJPE, accel error,
+accel, MPJPE on corrupted frames and frames per second (refinement only,
+this machine), with the noisy input as a row. Metrics are frame-weighted
+means over clips.
+"""
+import time
+
+import numpy as np
+
+from .metrics import evaluate
+
+PRESETS = ("mild", "vibe_like", "heavy")
+COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "accel", "mpjpe_corrupted", "fps")
+QUICK_FRAMES = 600  # per clip with --quick
+
+
+def corrupted_clips(clips, preset: str, seed: int = 0):
+    """[(clean, noisy, mask)] with one fixed generator: the same corruption every run."""
+    from .train.noise import corrupt
+
+    rng = np.random.default_rng(seed)
+    return [(clean, *corrupt(clean, preset, rng)) for clean in clips]
+
+
+def score(triples, run=None) -> dict:
+    """Frame-weighted metrics of ``run(noisy) -> Motion`` (None: the noisy input itself)."""
+    totals, weights, frames, seconds = {}, {}, 0, 0.0
+    for clean, noisy, mask in triples:
+        if run is None:
+            pred = noisy
+        else:
+            t0 = time.perf_counter()
+            pred = run(noisy)
+            seconds += time.perf_counter() - t0
+        metrics = evaluate(pred, clean, mask=mask)
+        counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": clean.num_frames - 2, "accel": clean.num_frames - 2}
+        for key, value in metrics.items():
+            n = counts.get(key, clean.num_frames)
+            if n and np.isfinite(value):
+                totals[key] = totals.get(key, 0.0) + value * n
+                weights[key] = weights.get(key, 0) + n
+        frames += clean.num_frames
+    row = {k: totals[k] / weights[k] for k in totals}
+    row["fps"] = frames / seconds if seconds else float("nan")
+    return row
+
+
+def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> list:
+    """Rows of {preset, method, params, metrics...} for each preset and method."""
+    from .refiners import METHODS, available_methods, refine
+    from .train.data import load_cmu
+
+    clips = load_cmu(split="val")
+    if quick:
+        clips = [c.slice(0, min(c.num_frames, QUICK_FRAMES)) for c in clips]
+    methods = methods or available_methods()
+    rows = []
+    for preset in presets:
+        triples = corrupted_clips(clips, preset, seed)
+        rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples)})
+        for name in methods:
+            spec = METHODS[name]
+            row = score(triples, lambda m: refine(m, name, device="cpu"))
+            params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+            rows.append({"preset": preset, "method": name, "params": params, **row})
+            if log:
+                log(f"{preset:>9} {name:<12} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
+    return rows
+
+
+def markdown(rows) -> str:
+    head = "| preset | method | MPJPE | PA-MPJPE | accel err | accel | MPJPE corrupted | frames/s | params |"
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        fps = "" if np.isnan(r["fps"]) else f"{r['fps']:,.0f}"
+        lines.append(
+            f"| {r['preset']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.2f} | "
+            f"{r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
+            f"{fps} | {r['params']} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""What every learned refiner shares: checkpoints and Motion <-> tensor features.
+
+A checkpoint is ``refine_core/weights/<method>.pt``: a plain dict (loads with
+``torch.load(weights_only=True)``) holding ``config`` (the model dataclass as
+a dict), ``state_dict``, ``recipe`` (data, noise, training settings and the
+validation numbers it reached) and ``format`` (a version number).
+"""
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BadInputError
+from ..motion import Motion
+from ..rotations import continuous_signs
+
+CHECKPOINT_FORMAT = 1
+_CACHE = {}
+
+
+def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
+    """Write model weights with their config and recipe (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, tmp)
+    tmp.replace(path)
+
+
+def load_model(path, model_class, config_class, device="cpu"):
+    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path."""
+    path = Path(path)
+    key = (str(path), path.stat().st_mtime_ns if path.exists() else None, str(device))
+    if key in _CACHE:
+        return _CACHE[key]
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        known = {f.name for f in fields(config_class)}
+        config = config_class(**{k: v for k, v in ckpt["config"].items() if k in known})
+        model = model_class(config)
+        model.load_state_dict(ckpt["state_dict"])
+    except Exception as exc:
+        raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
+    model.to(device).eval()
+    _CACHE[key] = (model, config, ckpt.get("recipe", {}))
+    return _CACHE[key]
+
+
+def motion_tensors(motion: Motion, device="cpu"):
+    """(quats (T, 24, 4) sign-continuous, trans (T, 3)) as float32 tensors."""
+    quats = torch.as_tensor(continuous_signs(motion.rotations), dtype=torch.float32, device=device)
+    trans = torch.as_tensor(motion.trans, dtype=torch.float32, device=device)
+    return quats, trans
+
+
+def tensors_to_motion(motion: Motion, quats: torch.Tensor, trans: torch.Tensor) -> Motion:
+    """A copy of ``motion`` with refined quats (T, 24, 4) and trans (T, 3)."""
+    q = quats.detach().cpu().double().numpy()
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    return motion.replace(rotations=q, trans=trans.detach().cpu().double().numpy())
+
+
+def joints_from_quats(quats: torch.Tensor, trans: torch.Tensor, rest_joints) -> torch.Tensor:
+    """Differentiable FK: quats (..., 24, 4) xyzw, trans (..., 3) -> joints (..., 24, 3)."""
+    import roma
+
+    from ..kinematics import fk_positions_torch
+
+    return fk_positions_torch(roma.unitquat_to_rotmat(quats), trans, rest_joints)

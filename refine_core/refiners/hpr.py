@@ -1,0 +1,116 @@
+"""HPR-Net (hpr_net.txt): learned affinity weights over a window of unit quaternions.
+
+For each frame, a chunk of N frames centred on it (quaternions of the 24
+joints, 96 x N, plus a relative-position channel and, our adaptation, the
+root translation relative to the centre frame) goes through three 1D
+temporal convolutions (kernel 3, zero padding) with LayerNorm + ReLU down to
+24 channels, H (24 x N). The affinity of every frame to the centre is
+w = softmax(H^T h_c); the refined pose is, per joint, the weighted sum of the
+chunk's quaternions (signs aligned to the centre frame) renormalised (the
+Gramkow mean), and the root translation is the same weighted average.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..motion import Motion
+from ..windows import centered_windows, chunked
+from ..refiners import WEIGHTS_DIR
+from .common import joints_from_quats, load_model, motion_tensors, tensors_to_motion
+
+NUM_JOINTS = 24
+
+
+@dataclass
+class HPRConfig:
+    chunk: int = 17  # N: frames per window (odd)
+    hidden: int = 64
+    affinity_channels: int = 24
+    layer_norm: bool = True
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over channels of (B, C, N) sequences (per frame)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class HPRNet(nn.Module):
+    def __init__(self, config: HPRConfig):
+        super().__init__()
+        self.config = config
+        in_channels = NUM_JOINTS * 4 + 1 + 3
+        norm = (lambda c: ChannelLayerNorm(c)) if config.layer_norm else (lambda c: nn.Identity())
+        self.weight_regression = nn.Sequential(
+            nn.Conv1d(in_channels, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
+            nn.Conv1d(config.hidden, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
+            # Linear last layer: a ReLU here would make every affinity non-negative.
+            nn.Conv1d(config.hidden, config.affinity_channels, 3, padding=1),
+        )
+        n = config.chunk
+        self.register_buffer("relative_position", (torch.arange(n) - n // 2).float() / (n // 2), persistent=False)
+
+    def affinity(self, quats, trans):
+        """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> weights (B, N)."""
+        b, n = quats.shape[:2]
+        c = n // 2
+        rel_trans = trans - trans[:, c:c + 1]
+        features = torch.cat(
+            [quats.reshape(b, n, -1), self.relative_position.expand(b, n)[..., None], rel_trans], dim=-1
+        )
+        h = self.weight_regression(features.transpose(1, 2))  # (B, 24, N)
+        return torch.softmax(torch.einsum("bcn,bc->bn", h, h[:, :, c]), dim=-1)
+
+    def forward(self, quats, trans):
+        """Refine the centre frame of each chunk.
+
+        quats (B, N, 24, 4) unit quaternions xyzw; trans (B, N, 3) metres.
+        Returns (quats (B, 24, 4) unit, trans (B, 3), weights (B, N)).
+        """
+        c = quats.shape[1] // 2
+        # q and -q are one rotation: align every quaternion with the centre's.
+        sign = torch.sign((quats * quats[:, c:c + 1]).sum(-1, keepdim=True))
+        aligned = quats * torch.where(sign == 0, torch.ones_like(sign), sign)
+        w = self.affinity(aligned, trans)
+        mean = torch.einsum("bn,bnjk->bjk", w, aligned)
+        refined = mean / mean.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        return refined, torch.einsum("bn,bnk->bk", w, trans), w
+
+
+def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Optional[Callable] = None):
+    """Every frame of a (T, 24, 4) / (T, 3) motion refined by its centred chunk,
+    ``batch`` frames at a time so memory stays bounded on long motions."""
+    n = model.config.chunk
+    flat = torch.cat([quats.reshape(len(quats), -1), trans], dim=-1)
+    out_q, out_t = torch.empty_like(quats), torch.empty_like(trans)
+    with torch.no_grad():
+        for part in chunked(len(flat), batch, progress):
+            windows = centered_windows(flat, n, part)
+            q, t, _ = model(windows[..., :-3].reshape(len(windows), n, NUM_JOINTS, 4), windows[..., -3:])
+            out_q[part], out_t[part] = q, t
+    return out_q, out_t
+
+
+def refine(motion: Motion, device: str = "cpu", progress=None, batch: int = 4096) -> Motion:
+    """HPR-Net on a whole motion (every frame refined; edges replicated)."""
+    model, _, _ = load_model(WEIGHTS_DIR / "hpr.pt", HPRNet, HPRConfig, device)
+    quats, trans = motion_tensors(motion, device)
+    q, t = refine_windows(model, quats, trans, batch=batch, progress=progress)
+    return tensors_to_motion(motion, q, t)
+
+
+def joint_l1_loss(model: HPRNet, batch: dict, rest_joints) -> torch.Tensor:
+    """The paper's best setting: L1 between FK joints of the refined centre frame
+    and of the clean one (metres)."""
+    c = model.config.chunk // 2
+    q, t, _ = model(batch["noisy_q"], batch["noisy_t"])
+    pred = joints_from_quats(q, t, rest_joints)
+    target = joints_from_quats(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
+    return (pred - target).abs().mean()
