@@ -1,0 +1,45 @@
+"""Add-on preferences: the user's SMPL model file."""
+import bpy
+from bpy.props import StringProperty
+
+# The add-on's module name: the parent of this ``addon`` package, e.g.
+# "bl_ext.user_default.motion_refine" when installed, "motion_refine" in tests.
+ADDON_ID = __package__.rpartition(".")[0]
+
+
+class MotionRefinePreferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_ID
+
+    smpl_model_path: StringProperty(
+        name="SMPL Model File",
+        description="SMPL body model (.pkl or .npz, SMPL format). When set, imports build a skinned mesh "
+        "and use the subject's shaped skeleton; leave empty for the neutral default skeleton",
+        subtype="FILE_PATH",
+    )
+
+    def draw(self, context):
+        self.layout.prop(self, "smpl_model_path")
+
+
+def preferences(context):
+    """This add-on's preferences, or None when it is registered without an
+    add-on entry (e.g. a script that called ``register()`` directly)."""
+    entry = context.preferences.addons.get(ADDON_ID)
+    return entry.preferences if entry else None
+
+
+def ensure_addon_entry(context):
+    """Give a directly registered add-on its preferences entry, as enabling it
+    in Blender does (tests and batch register without addon_utils)."""
+    if context.preferences.addons.get(ADDON_ID) is None:
+        context.preferences.addons.new().module = ADDON_ID
+    return preferences(context)
+
+
+def model_path(context) -> str:
+    prefs = preferences(context)
+    path = prefs.smpl_model_path if prefs else ""
+    return bpy.path.abspath(path) if path else ""
+
+
+CLASSES = (MotionRefinePreferences,)
