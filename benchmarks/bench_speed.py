@@ -1,0 +1,80 @@
+"""Speed of every available method at 1,800 and 18,000 frames (and more on request).
+
+Each measurement runs in a fresh process so peak memory (max RSS, and CUDA
+peak allocation on a GPU) belongs to that method alone. Frames/s counts the
+refinement only (the motion is built beforehand); one warm-up run first.
+
+    .venv/bin/python benchmarks/bench_speed.py [--frames 1800 18000] [--methods hpr butterworth] [--device cpu|cuda]
+"""
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(method: str, frames: int, device: str) -> dict:
+    """Runs inside the child process."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from refine_core.refiners import refine
+    from refine_core.synthetic import walking_motion
+
+    torch.set_num_threads(torch.get_num_threads())
+    motion = walking_motion(frames, fps=30.0)
+    refine(motion.slice(0, min(frames, 300)), method, device=device)  # warm-up: loads weights
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    refine(motion, method, device=device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    row = {"method": method, "frames": frames, "device": device, "seconds": round(seconds, 3),
+           "frames_per_s": round(frames / seconds), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if device == "cuda":
+        row["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, nargs="+", default=[1800, 18000])
+    parser.add_argument("--methods", nargs="+")
+    parser.add_argument("--device", default=None, choices=["cpu", "cuda"])
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2])))
+        return 0
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from refine_core.refiners import available_methods
+
+    devices = [args.device] if args.device else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| method | device | frames | seconds | frames/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for method in args.methods or available_methods():
+        for device in devices:
+            for frames in args.frames:
+                out = subprocess.run([sys.executable, __file__, "--child", method, str(frames), device],
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    print(f"| {method} | {device} | {frames} | failed: {out.stderr.strip().splitlines()[-1]} | | |")
+                    continue
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"| {method} | {device} | {frames} | {r['seconds']} | {r['frames_per_s']:,} | {r['peak_rss_mb']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
