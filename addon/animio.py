@@ -54,6 +54,9 @@ def _fill(fc, frames, values):
     fc.keyframe_points.add(n)
     fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
     fc.keyframe_points.foreach_set("interpolation", np.full(n, _LINEAR, dtype=np.int32))
+    unselected = np.zeros(n, dtype=bool)  # new keys come selected; SELECTED_KEYS needs a clean slate
+    for prop in ("select_control_point", "select_left_handle", "select_right_handle"):
+        fc.keyframe_points.foreach_set(prop, unselected)
     fc.update()
 
 

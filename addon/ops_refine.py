@@ -10,13 +10,14 @@ and the batch script share one implementation:
 
 ``refine_object`` runs the three in a row.
 """
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS, Cancelled, refine
@@ -199,7 +200,7 @@ DEVICE_ITEMS = [
     ("cpu", "CPU", "Run on the CPU"),
     ("cuda", "CUDA", "Run on the GPU (error if none)"),
 ]
-SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device")
+SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device", "params")
 
 
 def _settings_props():
@@ -214,7 +215,22 @@ def _settings_props():
         "strength": FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0, subtype="FACTOR",
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
+        "params": StringProperty(name="Parameters", default="",
+                                 description='Method parameters as JSON, e.g. {"cutoff_hz": 4.0}; empty: defaults'),
     }
+
+
+def parse_params(text: str) -> dict:
+    """The JSON object of method parameters ('' -> {})."""
+    if not text.strip():
+        return {}
+    try:
+        params = json.loads(text)
+    except ValueError as err:
+        raise BadInputError(f"parameters {text!r}", f"not valid JSON ({err})") from None
+    if not isinstance(params, dict):
+        raise BadInputError(f"parameters {text!r}", 'must be a JSON object such as {"cutoff_hz": 4.0}')
+    return params
 
 
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
@@ -256,7 +272,8 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
                 setattr(self, name, value)
         obj = context.active_object
         start, end = resolve_range(context, obj, self.range_mode, self.frame_start, self.frame_end)
-        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device)
+        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device,
+                              parse_params(self.params))
 
     def _prepare(self, context):
         obj = context.active_object

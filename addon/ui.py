@@ -80,6 +80,7 @@ class MotionRefinePanelBase:
         layout.prop(s, "blend_frames")
         layout.prop(s, "strength")
         layout.prop(s, "device")
+        layout.prop(s, "params")
 
     def draw_review(self, obj):
         metrics = obj.get(review.METRICS_KEY)
