@@ -305,6 +305,8 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
 
     # -- modal: the refiner runs in a worker thread; the UI polls a timer.
     def invoke(self, context, event):
+        if context.window is None:  # background: no event loop to poll a worker
+            return self.execute(context)
         try:
             self._obj, self._job = self._prepare(context)
         except Exception as err:
