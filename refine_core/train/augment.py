@@ -33,6 +33,7 @@ def resample(motion: Motion, fps: float) -> Motion:
     i1 = np.minimum(i0 + 1, n - 1)
     w = np.clip(u - i0, 0.0, 1.0)
     rot = slerp(motion.rotations[i0], motion.rotations[i1], w[:, None])
+    rot = np.where(w[:, None, None] == 0.0, motion.rotations[i0], rot)  # exact on input frames
     trans = (1 - w[:, None]) * motion.trans[i0] + w[:, None] * motion.trans[i1]
     return motion.replace(rotations=rot, trans=trans, fps=fps, keypoints_2d=None)
 

@@ -422,22 +422,40 @@ def _read_cache(path: Path, files):
 # ----------------------------------------------------------------- AMASS
 
 
-def load_amass_folder(path, fps=30) -> list:
+def load_amass_folder(path, fps=30, up="auto") -> list:
     """Every AMASS-style ``.npz`` under ``path`` (recursive) as a Motion at ``fps``.
 
     Keys: ``poses`` (T, 72) or SMPL-H/X (T, 156/165: the first 22 joints are
     the body, SMPL's hand joints become identity), ``trans`` (T, 3),
     ``betas``, ``mocap_framerate`` (or ``mocap_frame_rate`` / ``fps``).
-    Files without poses (e.g. AMASS's shape.npz) are skipped. Uses
-    ``refine_core.formats.read_motion`` when that module provides it.
+    Files without poses (e.g. AMASS's shape.npz) are skipped. Resampling:
+    slerp for rotations, linear for translation (augment.resample).
+    up: "y" (as our Motions), "z" (the AMASS data set itself is Z up: turned
+    to Y up, -90 degrees about X), or "auto": "z" when the pelvis-to-head
+    direction, averaged over the clip, points along Z more than along Y.
+    Uses ``refine_core.formats.read_motion`` when that module provides it,
+    else reads the keys directly.
     """
     reader = _format_reader()
     motions = []
     for f in sorted(Path(path).rglob("*.npz")):
         m = reader(f)
-        if m is not None:
-            motions.append(resample(m, fps))
+        if m is None:
+            continue
+        if up == "z" or (up == "auto" and _is_z_up(m)):
+            m = rotate(m, Z_UP_TO_Y_UP)
+            m.meta = {**m.meta, "up_axis": "Y", "converted_from_up_axis": "Z"}
+        motions.append(resample(m, fps))
     return motions
+
+
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # (x, y, z) -> (x, z, -y)
+
+
+def _is_z_up(motion: Motion) -> bool:
+    joints = motion.joints()
+    up = (joints[:, JOINT_NAMES.index("head")] - joints[:, 0]).mean(0)
+    return bool(abs(up[2]) > abs(up[1]))
 
 
 def _format_reader():
