@@ -53,12 +53,15 @@ def noisy_walk(num_frames=NUM_FRAMES, fps=FPS, seed=0):
     return poses.reshape(num_frames, 72), trans
 
 
-def write_interchange(path, num_frames=NUM_FRAMES, fps=FPS, seed=0):
-    """An AMASS-style .npz (DESIGN.md section 2) with gender and an extra key."""
+def write_interchange(path, num_frames=NUM_FRAMES, fps=FPS, seed=0, up_axis="Y"):
+    """An AMASS-style .npz (DESIGN.md section 2) with gender, extra keys and
+    the up axis (the synthetic walk is Y up; AMASS-style files without the
+    key read as Z up)."""
     poses, trans = noisy_walk(num_frames, fps, seed)
     betas = np.linspace(-0.5, 0.5, 10)
+    extra = {} if up_axis is None else {"up_axis": np.array(up_axis)}
     np.savez(path, poses=poses, trans=trans, betas=betas, mocap_framerate=np.array(fps),
-             gender=np.array("female"), marker_labels=np.array(["a", "b"]), dmpls=np.ones((num_frames, 8)))
+             gender=np.array("female"), marker_labels=np.array(["a", "b"]), dmpls=np.ones((num_frames, 8)), **extra)
     return path
 
 

@@ -89,8 +89,11 @@ def test_import_fps_non_integer_and_resample(blender, tmp_path):
     assert motion.num_frames == 49 and motion.fps == 24  # 2 s at 24 fps
 
 
-def test_import_z_up_keeps_object_unrotated(blender, motion_file):
+def test_import_up_axis(blender, motion_file, tmp_path):
     obj = import_file(motion_file, up_axis="Z_UP")
+    assert tuple(obj.rotation_euler) == (0.0, 0.0, 0.0)
+    amass = write_interchange(tmp_path / "amass.npz", num_frames=30, up_axis=None)  # AMASS world: Z up
+    obj = import_file(amass)
     assert tuple(obj.rotation_euler) == (0.0, 0.0, 0.0)
 
 
