@@ -15,7 +15,7 @@ PY42 = ROOT / ".venv-bpy42" / "bin" / "python"
 
 @pytest.mark.skipif(not PY42.exists(), reason=".venv-bpy42 missing: run ./setup.sh to create the Blender 4.2 environment")
 def test_addon_tests_pass_on_blender_42():
-    if Path(sys.executable).resolve() == PY42.resolve():
+    if Path(sys.prefix).resolve() == PY42.parents[1].resolve():
         pytest.skip("already running under .venv-bpy42")
     version = subprocess.run([str(PY42), "-c", "import bpy; print(bpy.app.version_string)"],
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
