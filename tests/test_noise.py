@@ -136,3 +136,25 @@ def test_presets_and_config_lookup():
     assert noise.get_config(cfg) is cfg and cfg.scaled(white_deg=2.0).white_deg == 2.0
     with pytest.raises(ValueError, match="unknown noise preset"):
         noise.get_config("gentle")
+
+
+def test_random_config_varies_around_its_base():
+    base = noise.PRESETS["vibe_like"]
+    a, b = noise.random_config(5), noise.random_config(np.random.default_rng(5))
+    assert a == b and a != noise.random_config(6)
+    for cfg in (noise.random_config(s, spread=2.0) for s in range(20)):
+        assert base.white_deg / 2 <= cfg.white_deg <= base.white_deg * 2
+        assert cfg.spike_deg[1] <= 180.0 and cfg.spike_joint_prob <= 1.0
+        assert cfg.depth_axis == base.depth_axis
+        assert cfg.white_seconds == 0.0 or 0.02 <= cfg.white_seconds <= 0.06
+    noisy, _ = noise.corrupt(walking_motion(60), noise.random_config(0), 0)
+    np.testing.assert_allclose(np.linalg.norm(noisy.rotations, axis=-1), 1.0, atol=1e-12)
+
+
+def test_band_limited_jitter_keeps_its_std_and_lowers_acceleration():
+    clean = walking_motion(600)
+    g = clean.joints()
+    white, _ = noise.corrupt(clean, only(white_deg=0.6), 0)
+    smooth, _ = noise.corrupt(clean, only(white_deg=0.6, white_seconds=0.1), 0)
+    assert mpjpe(smooth.joints(), g) == pytest.approx(mpjpe(white.joints(), g), rel=0.25)
+    assert accel_error(smooth.joints(), g) < 0.3 * accel_error(white.joints(), g)

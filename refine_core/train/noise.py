@@ -25,7 +25,7 @@ physically a larger acceleration).
 Errors compose on the right of the clean local rotation (in the joint's own
 frame): q_noisy = q_clean * q_error.
 """
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -42,6 +42,7 @@ class NoiseConfig:
 
     white_deg: float = 0.6  # per-frame jitter, each body joint, std per axis
     root_white_deg: float = 0.3  # per-frame jitter of the global orientation
+    white_seconds: float = 0.0  # 0: white; > 0: jitter band-limited over this time (same std)
     bias_deg: float = 4.0  # static per-joint offset, std per axis
     bias_drift_deg: float = 3.0  # slowly varying part of the offset, std per axis
     bias_seconds: float = 1.0  # correlation time (Gaussian kernel sigma) of the drift
@@ -84,6 +85,34 @@ PRESETS = {
 }
 
 
+def random_config(rng, base="vibe_like", spread=2.0) -> NoiseConfig:
+    """A NoiseConfig around ``base`` for training variety (do not learn one recipe).
+
+    Every magnitude, rate, duration and correlation time is scaled by its own
+    log-uniform factor in [1/spread, spread] (spike angles capped at 180
+    degrees); half the time the jitter is band-limited (white_seconds drawn
+    in [0.02, 0.06] s). ``rng``: np.random.Generator or seed.
+    """
+    rng = np.random.default_rng(rng)
+    cfg = get_config(base)
+    changes = {}
+    for f in fields(NoiseConfig):
+        value = getattr(cfg, f.name)
+        if f.name in ("depth_axis", "spike_frames", "white_seconds", "depth_factor"):
+            continue
+        factor = float(np.exp(rng.uniform(-np.log(spread), np.log(spread))))
+        if isinstance(value, tuple):
+            value = tuple(min(v * factor, 180.0) if f.name == "spike_deg" else v * factor for v in value)
+        elif f.name == "spike_joint_prob":
+            value = min(value * factor, 1.0)
+        else:
+            value = value * factor
+        changes[f.name] = value
+    if rng.random() < 0.5:
+        changes["white_seconds"] = float(rng.uniform(0.02, 0.06))
+    return replace(cfg, **changes)
+
+
 def get_config(preset_or_config) -> NoiseConfig:
     """A NoiseConfig from a preset name or a NoiseConfig."""
     if isinstance(preset_or_config, NoiseConfig):
@@ -108,7 +137,7 @@ def corrupt(motion: Motion, preset_or_config="vibe_like", rng=None):
     rot = Rotation.from_quat(motion.rotations.reshape(-1, 4)).as_matrix().reshape(n, NUM_JOINTS, 3, 3)
 
     occluded = _occlude(rot, cfg, fps, rng)
-    err = _bias(n, cfg, fps, rng) + _white(n, cfg, rng)
+    err = _bias(n, cfg, fps, rng) + _white(n, cfg, fps, rng)
     rot = rot @ _rotvec_to_matrix(err)
     spiked, spike_err = _spikes(n, cfg, fps, rng)
     rot = rot @ _rotvec_to_matrix(spike_err)
@@ -133,9 +162,14 @@ def _joint_std(cfg_body, cfg_root):
     return np.radians(std)
 
 
-def _white(n, cfg, rng):
-    """(T, 24, 3) rotation vectors: independent per frame."""
-    return rng.normal(size=(n, NUM_JOINTS, 3)) * _joint_std(cfg.white_deg, cfg.root_white_deg)
+def _white(n, cfg, fps, rng):
+    """(T, 24, 3) rotation vectors: independent per frame, or correlated over
+    ``white_seconds`` (an estimator with a temporal model smooths its jitter)."""
+    if cfg.white_seconds > 0:
+        unit = _smooth_noise(n, cfg.white_seconds, fps, rng, (NUM_JOINTS, 3))
+    else:
+        unit = rng.normal(size=(n, NUM_JOINTS, 3))
+    return unit * _joint_std(cfg.white_deg, cfg.root_white_deg)
 
 
 def _smooth_noise(n, seconds, fps, rng, dims):
@@ -244,6 +278,45 @@ def measure(clips, preset_or_config="vibe_like", seed=0) -> dict:
     return out
 
 
+def plot_example(clean: Motion, path, presets=tuple(PRESETS), seed=0, joint="left_wrist"):
+    """PNG of one joint's pelvis-aligned height (mm) over time, clean and under
+    each preset, with the corrupted frames shaded; and the root translation error."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..skeleton import JOINT_NAMES
+
+    j = JOINT_NAMES.index(joint)
+    t = np.arange(clean.num_frames) / clean.fps
+    g = clean.joints()
+    fig, axes = plt.subplots(len(presets), 2, figsize=(11, 2.2 * len(presets)), squeeze=False)
+    for row, name in enumerate(presets):
+        noisy, mask = corrupt(clean, name, np.random.default_rng(seed))
+        p = noisy.joints()
+        ax = axes[row, 0]
+        ax.plot(t, 1000 * (g[:, j, 1] - g[:, 0, 1]), "k", lw=1.5, label="clean")
+        ax.plot(t, 1000 * (p[:, j, 1] - p[:, 0, 1]), "tab:red", lw=1, label=name)
+        ax.fill_between(t, 0, 1, where=mask, transform=ax.get_xaxis_transform(), color="0.85", label="mask")
+        ax.set_ylabel(f"{joint} y - pelvis (mm)", fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+        ax = axes[row, 1]
+        err = 1000 * (noisy.trans - clean.trans)
+        for k, (axis, color) in enumerate(zip("xyz", ("tab:blue", "tab:green", "tab:red"))):
+            ax.plot(t, err[:, k], color=color, lw=1, label=f"{axis}" + (" (depth)" if k == get_config(name).depth_axis else ""))
+        ax.set_ylabel("root translation error (mm)", fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+        for ax in axes[row]:
+            ax.tick_params(labelsize=7)
+    axes[-1, 0].set_xlabel("seconds")
+    axes[-1, 1].set_xlabel("seconds")
+    fig.suptitle(f"{clean.meta.get('source', 'clip')} at {clean.fps:g} fps, seed {seed}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv=None):
     import argparse
     import time
@@ -254,8 +327,12 @@ def main(argv=None):
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--split", default="val")
     parser.add_argument("--seeds", type=int, default=3, help="average over seeds 0..N-1")
+    parser.add_argument("--plot", metavar="PNG", help="also plot the presets on the first validation walk")
     args = parser.parse_args(argv)
     clips = load_cmu(fps=args.fps, split=args.split)
+    if args.plot:
+        walk = next((c for c in clips if "007" in str(c.meta.get("source"))), clips[0])
+        plot_example(walk, args.plot)
     print(f"{args.split} split, {args.fps:g} fps: {len(clips)} clips, {sum(c.num_frames for c in clips)} frames; mean of seeds 0-{args.seeds - 1}")
     print("| preset | MPJPE mm | PA-MPJPE mm | accel error mm/frame^2 | corrupted frames |")
     print("|---|---|---|---|---|")
