@@ -340,6 +340,27 @@ def lower_foot(motion: Motion):
     return feet[t, which, 1], np.linalg.norm(vel[t, which], axis=-1), feet[t, which]
 
 
+def contact_stats(motion: Motion) -> dict:
+    """Foot-floor numbers of a motion (metres, m/s): ``p5_lowest`` the 5th
+    percentile over frames of the lowest foot joint's height; over contact
+    frames (lowest foot joint slower than CONTACT_SPEED) ``contact_median``
+    and ``contact_p90`` of its height and ``contact_fraction``; ``slide``
+    the median horizontal speed of the lowest foot joint while it is within
+    2 cm of the floor."""
+    low, speed, point = lower_foot(motion)
+    contact = speed < CONTACT_SPEED
+    slide = np.linalg.norm(np.gradient(point[:, [0, 2]], axis=0) * motion.fps, axis=-1)
+    on_floor = low < 0.02
+    nan = float("nan")
+    return {
+        "p5_lowest": float(np.percentile(low, 5)),
+        "contact_median": float(np.median(low[contact])) if contact.any() else nan,
+        "contact_p90": float(np.percentile(low[contact], 90)) if contact.any() else nan,
+        "contact_fraction": float(contact.mean()),
+        "slide": float(np.median(slide[on_floor])) if on_floor.any() else nan,
+    }
+
+
 # ------------------------------------------------------------- CMU loading
 
 
@@ -542,12 +563,28 @@ def render_docs(out_dir, root=None, clips=RENDER_CLIPS, fps=30):
     return paths
 
 
+def _print_feet(motions):
+    by_subject = {}
+    for m in motions:
+        by_subject.setdefault(Path(m.meta["source"]).parent.name, []).append(contact_stats(m))
+    print("| subject | clips | p5 lowest foot joint (cm) | contact median (cm) | contact p90 (cm) | contact frames | slide (cm/s) |")
+    print("|---|---|---|---|---|---|---|")
+    for subject, stats in sorted(by_subject.items()):
+        col = {k: np.array([s[k] for s in stats]) for k in stats[0]}
+        rng = lambda k, f=100: f"{f * np.nanmin(col[k]):.1f} to {f * np.nanmax(col[k]):.1f}"  # noqa: E731
+        print(f"| {subject} | {len(stats)} | {rng('p5_lowest')} | {rng('contact_median')} | {rng('contact_p90')} | "
+              f"{rng('contact_fraction', 100)}% | {rng('slide')} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--render", metavar="DIR", help="write stick-figure PNGs of a few clips to DIR")
     parser.add_argument("--root", help=f"CMU BVH folder (default ${DATA_ENV} or ../shared/data/cmu_bvh)")
     parser.add_argument("--build-cache", action="store_true", help="retarget every split at 30 and 60 fps into the cache")
+    parser.add_argument("--feet", metavar="SPLIT", help="print foot-contact numbers per subject of a split (train, val, all) at 30 fps")
     args = parser.parse_args(argv)
+    if args.feet:
+        _print_feet(load_cmu(args.root, 30, args.feet))
     if args.render:
         for p in render_docs(args.render, args.root):
             print(p)
