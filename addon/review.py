@@ -96,4 +96,5 @@ def load_graph_image(path: str):
     img = bpy.data.images.load(path, check_existing=False)
     img.name = GRAPH_IMAGE
     img.pack()
+    img.preview_ensure()  # here, not in the panel's draw (no ID writes while drawing)
     return img

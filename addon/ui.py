@@ -27,8 +27,11 @@ class MOTION_REFINE_OT_save_graph(bpy.types.Operator):
             self.report({"ERROR"}, "save the .blend first, or give a file path")
             return {"CANCELLED"}
         img = bpy.data.images[review.GRAPH_IMAGE]
-        with open(path, "wb") as f:  # the packed PNG bytes, unchanged
-            f.write(img.packed_file.data if img.packed_file else open(bpy.path.abspath(img.filepath), "rb").read())
+        if img.packed_file is not None:  # the packed PNG bytes, unchanged
+            with open(path, "wb") as f:
+                f.write(img.packed_file.data)
+        else:
+            img.save(filepath=path)
         self.report({"INFO"}, f"Graph saved to {path}")
         return {"FINISHED"}
 
@@ -95,8 +98,10 @@ class MotionRefinePanelBase:
                        f"{metrics['displacement_max_mm']:.1f} max")
         img = bpy.data.images.get(review.GRAPH_IMAGE)
         if img is not None:
-            img.preview_ensure()
-            box.template_icon(icon_value=img.preview.icon_id, scale=12.0)
+            if img.preview is not None:
+                box.template_icon(icon_value=img.preview.icon_id, scale=12.0)
+            else:
+                box.label(text=f"Graph: image '{img.name}' (open it in an Image Editor)", icon="IMAGE_DATA")
             box.operator("motion_refine.save_graph", icon="FILE_IMAGE")
 
 

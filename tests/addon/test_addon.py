@@ -189,6 +189,24 @@ def test_refine_range_modes(blender, motion_file):
     assert (obj["motion_refine_metrics"]["frame_start"], obj["motion_refine_metrics"]["frame_end"]) == (301, 350)
 
 
+def test_hand_edited_curve_is_sampled_and_rekeyed(blender, motion_file):
+    """A curve that lost keys is read by evaluation and keyed on refined frames."""
+    from motion_refine.addon import animio
+
+    obj = import_file(motion_file)
+    fc = animio.curve_table(obj).rot[4][2]
+    for _ in range(3):
+        fc.keyframe_points.remove(fc.keyframe_points[150])  # frames 151..153 gone
+    other_before = all_keys(obj)[(animio.rot_path("left_knee"), 0)].copy()
+    assert refine() == {"FINISHED"}
+    obj = bpy.data.objects[ARM]
+    fc = animio.curve_table(obj).rot[4][2]
+    assert len(fc.keyframe_points) == NUM_FRAMES  # re-keyed inside the range
+    after = all_keys(obj)[(animio.rot_path("left_knee"), 0)]
+    outside = (after[:, 0] < 100) | (after[:, 0] > 400)
+    assert np.array_equal(other_before[outside], after[outside])
+
+
 def test_cancel_leaves_keys_unchanged(blender, motion_file):
     from motion_refine.addon import ops_refine
     from motion_refine.refine_core.refiners import Cancelled
