@@ -27,7 +27,8 @@ from scipy.spatial.transform import Rotation
 
 from ..motion import Motion
 from ..rotations import continuous_signs, matrix_to_quat
-from ..skeleton import JOINT_NAMES, NEUTRAL_REST_JOINTS, PARENTS
+from ..kinematics import fk_positions
+from ..skeleton import JOINT_NAMES, PARENTS, Skeleton
 from .augment import resample, rotate
 
 DATA_ENV = "MOTION_REFINE_DATA"
@@ -102,8 +103,7 @@ class Bvh:
 
 def read_bvh(path, max_frames=None) -> Bvh:
     """Parse a BVH file; ``max_frames`` reads only the first rows (a T-pose check)."""
-    text = Path(path).read_text()
-    head, _, motion = text.partition("MOTION")
+    head, _, motion = _bvh_text(path, max_frames).partition("MOTION")
     names, parents, offsets, channels = [], [], [], []
     stack, pending, col, site = [], None, 0, False
     toks = head.split()
@@ -135,11 +135,25 @@ def read_bvh(path, max_frames=None) -> Bvh:
             i += 1
     lines = motion.strip().split("\n", 2)
     frame_time = float(lines[1].split(":")[1])
-    body = lines[2] if len(lines) > 2 else ""
-    if max_frames is not None:
-        body = "\n".join(body.split("\n", max_frames)[:max_frames])
-    frames = np.fromstring(body, sep=" ").reshape(-1, col)
+    frames = np.fromstring(lines[2] if len(lines) > 2 else "", sep=" ").reshape(-1, col)
     return Bvh(names, np.array(parents), np.array(offsets), channels, frames, frame_time)
+
+
+def _bvh_text(path, max_frames=None) -> str:
+    """The file's text; with ``max_frames`` only up to that many motion rows."""
+    if max_frames is None:
+        return Path(path).read_text()
+    out, rows = [], None
+    with open(path) as f:
+        for line in f:
+            out.append(line)
+            if rows is None and line.strip() == "MOTION":
+                rows = -2  # the Frames and Frame Time lines come first
+            elif rows is not None:
+                rows += 1
+                if rows >= max_frames:
+                    break
+    return "".join(out)
 
 
 def bvh_globals(bvh: Bvh, names):
@@ -250,7 +264,7 @@ def _leg_length(pos, chains=LEG_CHAINS):
     return np.mean([np.linalg.norm(pos[a] - pos[b]) + np.linalg.norm(pos[b] - pos[c]) for a, b, c in ix])
 
 
-def retarget(bvh: Bvh, tpose: TPose = None, rest_joints=NEUTRAL_REST_JOINTS, source=None) -> Motion:
+def retarget(bvh: Bvh, tpose: TPose = None, skeleton: Skeleton = None, source=None) -> Motion:
     """A CC_Base BVH clip as an SMPL-24 Motion at the file's frame rate.
 
     Rotations: each SMPL joint takes its bone's change of world rotation since
@@ -260,15 +274,18 @@ def retarget(bvh: Bvh, tpose: TPose = None, rest_joints=NEUTRAL_REST_JOINTS, sou
     Translation: the hip centre follows the source's, scaled by the ratio of
     leg lengths (SMPL / CC) so strides match the legs; then the floor is put
     at y = 0 (module docstring). The T-pose frame 0, when present, is dropped.
+    ``tpose``: the rest reference when frame 0 is not a T-pose; ``skeleton``:
+    the SMPL body to fit (default: the neutral one).
     """
     rot, pos = _mapped(bvh)
     own = tpose_of(bvh)
     if own is not None:
         rot, pos = rot[1:], pos[1:]
-    tpose = own or tpose
+        tpose = own
     if tpose is None:
         raise ValueError(f"{source}: frame 0 is not a T-pose and no reference T-pose was given")
-    rest = np.asarray(rest_joints, dtype=np.float64)
+    skeleton = skeleton or Skeleton()
+    rest = skeleton.rest_joints
     glob = rot @ np.swapaxes(tpose.rot, -1, -2) @ _rest_corrections(tpose.pos, rest)
     local = np.swapaxes(glob[:, PARENTS[1:]], -1, -2) @ glob[:, 1:]
     local = np.concatenate([glob[:, :1], local], axis=1)
@@ -276,12 +293,11 @@ def retarget(bvh: Bvh, tpose: TPose = None, rest_joints=NEUTRAL_REST_JOINTS, sou
 
     scale = _leg_length(rest) / _leg_length(tpose.pos)
     hips = [JOINT_NAMES.index("left_hip"), JOINT_NAMES.index("right_hip")]
-    zero = Motion(quats, np.zeros((len(quats), 3)), 1.0)
-    hip_centre_smpl = zero.joints()[:, hips].mean(1)
+    hip_centre_smpl = fk_positions(quats, np.zeros((len(quats), 3)), rest)[:, hips].mean(1)
     trans = scale * pos[:, hips].mean(1) - hip_centre_smpl
     fps = round(1.0 / bvh.frame_time, 2)
-    motion = Motion(quats, trans, fps, meta={"source": str(source) if source else None,
-                                             "format": "cmu_bvh", "up_axis": "Y"})
+    motion = Motion(quats, trans, fps, skeleton=skeleton,
+                    meta={"source": str(source) if source else None, "format": "cmu_bvh", "up_axis": "Y"})
     return level_floor(motion)
 
 
@@ -414,6 +430,8 @@ def load_cmu(root=None, fps=30, split="train", cache=True) -> list:
     tpose = reference_tpose(root)
     motions = [load_bvh(f, fps, tpose) for f in files]
     if cache:
+        for stale in path.parent.glob(f"cmu_{split}_{fps:g}fps_*.npz"):
+            stale.unlink(missing_ok=True)  # older code or data: never read again
         _write_cache(path, motions)
     return motions
 
