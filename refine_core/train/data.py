@@ -446,8 +446,9 @@ def _write_cache(path: Path, motions):
     arrays = {}
     for i, m in enumerate(motions):
         arrays[f"rot{i}"], arrays[f"trans{i}"], arrays[f"fps{i}"] = m.rotations, m.trans, m.fps
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, count=len(motions), **arrays)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # not *.npz: stale-cache globs skip it
+    with open(tmp, "wb") as f:
+        np.savez(f, count=len(motions), **arrays)
     tmp.replace(path)  # atomic: a parallel reader never sees half a file
 
 
