@@ -32,8 +32,9 @@ LEAF_LENGTH = 0.08  # metres, for bones without a child (head, hands, feet)
 # Object rotation (Euler XYZ, radians) that shows the SMPL frame in Blender.
 # Y_UP: +90 deg about X turns SMPL's +Y up into Blender's +Z and its +Z
 # facing into -Y, so the body faces Blender's front view. Z_UP: the source is
-# already Z-up (AMASS world frame): no rotation.
-UP_AXIS_ROTATIONS = {"Y_UP": (math.pi / 2, 0.0, 0.0), "Z_UP": (0.0, 0.0, 0.0)}
+# already Z-up (AMASS world frame): no rotation. NEG_Y_UP (only from AUTO):
+# camera-frame files (VIBE, 4D-Humans: Y points down) get -90 deg about X.
+UP_AXIS_ROTATIONS = {"Y_UP": (math.pi / 2, 0.0, 0.0), "Z_UP": (0.0, 0.0, 0.0), "NEG_Y_UP": (-math.pi / 2, 0.0, 0.0)}
 
 
 def bone_tails(rest_joints) -> np.ndarray:

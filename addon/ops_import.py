@@ -18,11 +18,12 @@ FILE_GLOB = "*.npz;*.pkl;*.pt;*.pth;*.npy"
 
 # ---------------------------------------------------------------- pure helpers
 def resolve_up_axis(mode: str, motion: Motion) -> str:
-    """AUTO reads the file's up axis from the meta (SMPL default: Y up)."""
+    """AUTO reads the file's up axis from the meta ("Z" AMASS, "-Y" camera
+    frame, else SMPL's Y up); Y_UP and Z_UP force it."""
     if mode != "AUTO":
         return mode
-    up = str(motion.meta.get("up_axis", "y")).strip().lower()
-    return "Z_UP" if up in ("z", "z_up", "+z") else "Y_UP"
+    up = str(motion.meta.get("up_axis") or "y").strip().lower()
+    return {"z": "Z_UP", "+z": "Z_UP", "-y": "NEG_Y_UP"}.get(up, "Y_UP")
 
 
 def resample(motion: Motion, fps: float) -> Motion:

@@ -93,8 +93,11 @@ def test_import_up_axis(blender, motion_file, tmp_path):
     obj = import_file(motion_file, up_axis="Z_UP")
     assert tuple(obj.rotation_euler) == (0.0, 0.0, 0.0)
     amass = write_interchange(tmp_path / "amass.npz", num_frames=30, up_axis=None)  # AMASS world: Z up
-    obj = import_file(amass)
+    obj = import_file(amass, up_axis="AUTO")  # (operator settings are remembered between calls)
     assert tuple(obj.rotation_euler) == (0.0, 0.0, 0.0)
+    camera = write_interchange(tmp_path / "camera.npz", num_frames=30, up_axis="-Y")  # estimator camera frame
+    obj = import_file(camera, up_axis="AUTO")
+    assert tuple(obj.rotation_euler) == pytest.approx((-np.pi / 2, 0, 0))
 
 
 def test_bad_file_reports_error_and_creates_nothing(blender, tmp_path):
