@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.spatial.transform import Rotation
 
 from ..motion import Motion
-from ..rotations import continuous_signs
+from ..rotations import axis_angle_to_quat, continuous_signs, matrix_to_quat, quat_to_matrix
 from ..skeleton import LIMB_CHAINS, NUM_JOINTS
 
 
@@ -134,7 +133,7 @@ def corrupt(motion: Motion, preset_or_config="vibe_like", rng=None):
     cfg = get_config(preset_or_config)
     rng = np.random.default_rng(rng)
     n, fps = motion.num_frames, float(motion.fps)
-    rot = Rotation.from_quat(motion.rotations.reshape(-1, 4)).as_matrix().reshape(n, NUM_JOINTS, 3, 3)
+    rot = quat_to_matrix(motion.rotations)
 
     occluded = _occlude(rot, cfg, fps, rng)
     err = _bias(n, cfg, fps, rng) + _white(n, cfg, fps, rng)
@@ -142,7 +141,7 @@ def corrupt(motion: Motion, preset_or_config="vibe_like", rng=None):
     spiked, spike_err = _spikes(n, cfg, fps, rng)
     rot = rot @ _rotvec_to_matrix(spike_err)
 
-    quats = Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_quat().reshape(n, NUM_JOINTS, 4)
+    quats = matrix_to_quat(rot)
     trans = motion.trans + _root_noise(n, cfg, fps, rng, spiked)
     noisy = motion.replace(rotations=continuous_signs(quats), trans=trans,
                            meta={**motion.meta, "noise": cfg.as_dict()})
@@ -150,9 +149,8 @@ def corrupt(motion: Motion, preset_or_config="vibe_like", rng=None):
 
 
 def _rotvec_to_matrix(rotvec):
-    """(T, J, 3) -> (T, J, 3, 3)."""
-    shape = rotvec.shape[:-1]
-    return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(shape + (3, 3))
+    """(..., 3) rotation vectors -> (..., 3, 3)."""
+    return quat_to_matrix(axis_angle_to_quat(rotvec))
 
 
 def _joint_std(cfg_body, cfg_root):
