@@ -13,7 +13,7 @@ ARM = "walk"  # the armature is named after the file
 
 def import_file(path, **kwargs):
     assert bpy.ops.motion_refine.import_smpl(filepath=str(path), **kwargs) == {"FINISHED"}
-    return bpy.data.objects[ARM] if ARM in bpy.data.objects else bpy.context.active_object
+    return bpy.context.active_object  # import makes the new armature active
 
 
 def all_keys(obj):
