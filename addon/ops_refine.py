@@ -346,7 +346,7 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         self._cleanup(context)
         err = self._state["error"]
-        if isinstance(err, Cancelled) or (err is None and self._state["cancel"] and self._state["result"] is None):
+        if self._state["cancel"] or isinstance(err, Cancelled):  # Esc wins even if the work just finished
             self.report({"WARNING"}, "Refine cancelled; keys unchanged")
             return {"CANCELLED"}
         if err is not None:
