@@ -86,7 +86,7 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
     from .data import load_cmu
 
     recipe = RECIPES[name]
-    module = importlib.import_module(f"..refiners.{recipe.module}", __name__)
+    module = importlib.import_module(f"...refiners.{recipe.module}", __name__)
     config = getattr(module, recipe.config)(**{**recipe.model_config, **(model_overrides or {})})
     train_cfg = replace(recipe.train, seed=seed, **({"steps": steps} if steps else {}))
     pair_cfg = replace(recipe.pairs, **(pair_overrides or {}))
@@ -105,7 +105,7 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
         "train": asdict(train_cfg),
         "train_seconds": round(time.time() - started, 1),
         "final_loss": history[-1],
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     out = Path(out) if out else WEIGHTS_DIR / f"{name}.pt"
     save_checkpoint(out, model, config, info)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..rotations import continuous_signs
+from ..rotations import axis_angle_to_quat, continuous_signs, matrix_to_quat, quat_to_matrix
 from . import augment, noise
 
 
@@ -19,6 +19,7 @@ from . import augment, noise
 class PairConfig:
     presets: tuple = ("mild", "vibe_like", "heavy")
     preset_weights: tuple = (0.3, 0.4, 0.3)
+    spread: float = 1.5  # each clip's noise magnitudes drawn around its preset (noise.random_config)
     augment: bool = True
     extra_white_noise_deg: float = 0.0  # Gaussian noise added to inputs (the two-stage paper's augmentation)
 
@@ -47,11 +48,10 @@ class NoisyPairs:
             if cfg.augment:
                 clip = augment.random_augment(clip, self.rng)
             preset = self.rng.choice(cfg.presets, p=np.asarray(cfg.preset_weights) / sum(cfg.preset_weights))
-            noisy, mask = noise.corrupt(clip, preset, self.rng)
+            config = noise.random_config(self.rng, base=preset, spread=cfg.spread) if cfg.spread > 1 else preset
+            noisy, mask = noise.corrupt(clip, config, self.rng)
             nq = noisy.rotations
             if cfg.extra_white_noise_deg > 0:
-                from ..rotations import axis_angle_to_quat, quat_to_matrix, matrix_to_quat
-
                 jitter = axis_angle_to_quat(self.rng.normal(0, np.radians(cfg.extra_white_noise_deg), nq.shape[:-1] + (3,)))
                 nq = matrix_to_quat(quat_to_matrix(nq) @ quat_to_matrix(jitter))
             parts["clean_q"].append(continuous_signs(clip.rotations))
