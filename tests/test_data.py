@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from refine_core.errors import BadInputError
 from refine_core.motion import Motion
 from refine_core.rotations import axis_angle_to_quat, matrix_to_quat, quat_angle_between, quat_to_matrix
 from refine_core.skeleton import JOINT_NAMES, MIRROR, Skeleton
@@ -87,6 +88,17 @@ def test_split_is_by_subject_and_fixed():
     assert len(data.cmu_files(split="all")) == len(data.cmu_files(split="train")) + len(data.cmu_files(split="val"))
     with pytest.raises(ValueError):
         data.cmu_files(split="test")
+
+
+def test_user_folders_train_and_bad_input_is_named(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.bvh").write_text(TINY_BVH)
+    assert data.cmu_files(tmp_path, "train") == [tmp_path / "mine" / "a.bvh"]
+    assert data.cmu_files(tmp_path, "val") == []
+    with pytest.raises(BadInputError, match="'val' split"):
+        data.load_cmu(tmp_path, split="val", cache=False)
+    with pytest.raises(BadInputError, match="not an iClone CC_Base skeleton"):
+        data.load_cmu(tmp_path, split="train", cache=False)
 
 
 @needs_data

@@ -27,6 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from ..motion import Motion
 from ..rotations import continuous_signs, matrix_to_quat
+from ..errors import BadInputError
 from ..kinematics import fk_positions
 from ..skeleton import JOINT_NAMES, PARENTS, Skeleton
 from .augment import resample, rotate
@@ -35,7 +36,8 @@ DATA_ENV = "MOTION_REFINE_DATA"
 CACHE_ENV = "MOTION_REFINE_CACHE"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Split by subject (the data's README: never one subject on both sides).
+# Split by subject (the data's README: never one subject on both sides);
+# subject folders in neither list (a user's own data) go to training.
 # Validation: 007 (plain walks, the contact-rich everyday case) and 001
 # (playground climbing and jumping: non-periodic, airborne phases, large root
 # motion), about a quarter of the frames. Training keeps the most varied
@@ -239,10 +241,15 @@ def reference_tpose(root=None) -> TPose:
     """
     root = Path(root) if root else data_root()
     for path in sorted(root.rglob("*.bvh")):
-        tp = tpose_of(read_bvh(path, max_frames=1))
+        bvh = read_bvh(path, max_frames=1)
+        tp = tpose_of(bvh) if not _missing_bones(bvh) else None
         if tp is not None:
             return tp
-    raise FileNotFoundError(f"{root}: no BVH file starts with a T-pose to use as the rest reference")
+    raise BadInputError(root, "no CC_Base BVH file here starts with a T-pose to use as the rest reference")
+
+
+def _missing_bones(bvh: Bvh):
+    return sorted(set(BONE_MAP.values()) - set(bvh.names))
 
 
 def _rest_corrections(tpose_pos, smpl_rest):
@@ -392,20 +399,29 @@ def cache_dir() -> Path:
 
 
 def cmu_files(root=None, split="all"):
-    """Sorted BVH paths of a split ("train", "val", "all") under ``root``."""
+    """Sorted BVH paths ``root/<subject>/*.bvh`` of a split ("train", "val", "all")."""
     root = Path(root) if root else data_root()
-    subjects = {"train": TRAIN_SUBJECTS, "val": VAL_SUBJECTS}.get(split)
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
     files = sorted(root.glob("*/*.bvh"))
-    return [f for f in files if subjects is None or f.parent.name in subjects]
+    # Subject folders not named in either list (a user's own data) train.
+    keep = {"train": lambda s: s not in VAL_SUBJECTS, "val": lambda s: s in VAL_SUBJECTS}.get(split, lambda s: True)
+    return [f for f in files if keep(f.parent.name)]
 
 
 def load_bvh(path, fps=None, tpose: TPose = None) -> Motion:
-    """One CC_Base BVH file as a Motion, resampled to ``fps`` (None: the file's)."""
+    """One CC_Base BVH file as a Motion, resampled to ``fps`` (None: the file's).
+
+    A clip without its own T-pose frame uses ``tpose``, else the reference
+    found under the data root it sits in (``<root>/<subject>/<clip>.bvh``).
+    Raises BadInputError for a file that is not a CC_Base skeleton.
+    """
     bvh = read_bvh(path)
+    missing = _missing_bones(bvh)
+    if missing:
+        raise BadInputError(path, f"not an iClone CC_Base skeleton: no {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
     if tpose is None and tpose_of(bvh) is None:
-        tpose = reference_tpose(Path(path).resolve().parent.parent)
+        tpose = reference_tpose(Path(path).parent.parent)  # the data root: <root>/<subject>/<clip>.bvh
     motion = retarget(bvh, tpose, source=path)
     return motion if fps is None else resample(motion, fps)
 
@@ -421,14 +437,13 @@ def load_cmu(root=None, fps=30, split="train", cache=True) -> list:
     root = Path(root) if root else data_root()
     files = cmu_files(root, split)
     if not files:
-        raise FileNotFoundError(f"{root}: no BVH clips for split {split!r}")
+        raise BadInputError(root, f"no BVH clips <subject>/*.bvh for the {split!r} split")
     stamp = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files]
     key = hashlib.sha1(repr((_code_version(), float(fps), stamp)).encode()).hexdigest()[:12]
     path = cache_dir() / f"cmu_{split}_{fps:g}fps_{key}.npz"
     if cache and path.exists():
         return _read_cache(path, files)
-    tpose = reference_tpose(root)
-    motions = [load_bvh(f, fps, tpose) for f in files]
+    motions = [load_bvh(f, fps) for f in files]
     if cache:
         for stale in path.parent.glob(f"cmu_{split}_{fps:g}fps_*.npz"):
             stale.unlink(missing_ok=True)  # older code or data: never read again
