@@ -204,7 +204,7 @@ def test_load_amass_folder_resamples_and_reads_variants(tmp_path):
     np.savez(tmp_path / "a" / "shape.npz", betas=np.zeros(16), gender="neutral")  # no poses: skipped
     motions = data.load_amass_folder(tmp_path, fps=30, up="y")
     assert len(motions) == 2
-    smplh, smpl = sorted(motions, key=lambda m: m.meta["source"])
+    smplh, smpl = sorted(motions, key=lambda m: -m.num_frames)
     assert smplh.fps == 30.0 and smplh.num_frames == 11  # 41 frames at 120 fps -> every 4th
     ref = Motion.from_axis_angle(np.c_[poses_h[:, :66], np.zeros((41, 6))], trans_h, 120.0)
     assert quat_angle_between(smplh.rotations, ref.rotations[::4]).max() < 1e-9
