@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import FPS, NUM_FRAMES, write_interchange
+from blender_helpers import FPS, NUM_FRAMES, write_interchange
 
 bpy = pytest.importorskip("bpy")
 
