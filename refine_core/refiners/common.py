@@ -69,3 +69,29 @@ def joints_from_quats(quats: torch.Tensor, trans: torch.Tensor, rest_joints) -> 
     from ..kinematics import fk_positions_torch
 
     return fk_positions_torch(roma.unitquat_to_rotmat(quats), trans, rest_joints)
+
+
+def refine_sequence(model_fn, motion: Motion, window: int, stride: int, device="cpu", progress=None,
+                    batch: int = 64) -> Motion:
+    """Sequence-to-sequence refinement by overlapping windows.
+
+    ``model_fn(quats (B, L, 24, 4), trans (B, L, 3)) -> (quats, trans)`` of the
+    same shapes refines each window (the model handles its own normalisation,
+    e.g. translation relative to the window). Overlapping outputs are averaged
+    (quaternions sign-continuous, then renormalised: the Gramkow mean), so
+    every frame is refined and none dropped; windows go ``batch`` at a time
+    so memory stays bounded on long motions.
+    """
+    from ..windows import chunked, overlap_average, overlapping_windows
+
+    quats, trans = motion_tensors(motion, device)
+    flat = torch.cat([quats.reshape(len(quats), -1), trans], dim=-1)
+    windows, starts = overlapping_windows(flat, window, stride)
+    outputs = torch.empty_like(windows)
+    with torch.no_grad():
+        for part in chunked(len(windows), batch, progress):
+            w = windows[part]
+            q, t = model_fn(w[..., :-3].reshape(len(w), window, 24, 4), w[..., -3:])
+            outputs[part] = torch.cat([q.reshape(len(w), window, -1), t], dim=-1)
+    merged = overlap_average(outputs, starts, len(flat))
+    return tensors_to_motion(motion, merged[:, :-3].reshape(-1, 24, 4), merged[:, -3:])
