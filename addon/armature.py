@@ -74,7 +74,11 @@ def _add_edit_bones(context, obj, heads, tails):
     active object and mode afterwards."""
     view_layer = context.view_layer
     previous = view_layer.objects.active
+    selected = [o for o in view_layer.objects if o.select_get()]
+    for o in selected:  # edit mode takes every selected armature along
+        o.select_set(False)
     view_layer.objects.active = obj
+    obj.select_set(True)
     bpy.ops.object.mode_set(mode="EDIT")
     bones = obj.data.edit_bones
     for j, name in enumerate(JOINT_NAMES):
@@ -85,6 +89,9 @@ def _add_edit_bones(context, obj, heads, tails):
         if PARENTS[j] >= 0:
             eb.parent = bones[JOINT_NAMES[PARENTS[j]]]
     bpy.ops.object.mode_set(mode="OBJECT")
+    obj.select_set(False)
+    for o in selected:
+        o.select_set(True)
     view_layer.objects.active = previous if previous is not None else obj
 
 

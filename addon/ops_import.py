@@ -61,6 +61,8 @@ def import_motion(context, motion: Motion, name: str, up_axis="AUTO", fps_mode="
     """Build the armature (and mesh when ``model`` is given) keyed with
     ``motion``; row 0 at the scene's start frame. Returns the armature."""
     scene = context.scene
+    if context.mode != "OBJECT":  # building bones switches modes; start from object mode
+        bpy.ops.object.mode_set(mode="OBJECT")
     if fps_mode == "RESAMPLE":
         motion = resample(motion, scene_fps(scene))
     else:

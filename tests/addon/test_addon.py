@@ -277,3 +277,11 @@ def test_graph_saved_next_to_blend(blender, motion_file, tmp_path):
     saved = tmp_path / f"scene_{ARM}_accel.png"
     assert saved.is_file() and saved.read_bytes()[:4] == b"\x89PNG"
     assert os.path.getsize(saved) > 1000
+
+
+def test_import_from_pose_mode_of_another_armature(blender, motion_file, tmp_path):
+    first = import_file(motion_file)
+    bpy.ops.object.mode_set(mode="POSE")
+    second = import_file(write_interchange(tmp_path / "other.npz", num_frames=40))
+    assert bpy.context.mode == "OBJECT" and second != first
+    assert len(second.data.bones) == 24 and len(first.data.bones) == 24
