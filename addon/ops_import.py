@@ -128,7 +128,7 @@ class MOTION_REFINE_OT_import_smpl(bpy.types.Operator, ImportHelper):
 
     bl_idname = "motion_refine.import_smpl"
     bl_label = "Import SMPL Motion"
-    bl_options = {"REGISTER", "UNDO", "PRESET"}
+    bl_options = {"REGISTER", "UNDO"}
 
     filename_ext = ".npz"
     filter_glob: StringProperty(default=FILE_GLOB, options={"HIDDEN"})
