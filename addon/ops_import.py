@@ -2,13 +2,11 @@
 import os
 
 import bpy
-import numpy as np
 from bpy.props import EnumProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..refine_core.errors import BadInputError
-from ..refine_core.motion import Motion
-from ..refine_core.rotations import slerp
+from ..refine_core.motion import Motion, resample
 from ..refine_core.skeleton import Skeleton
 from . import animio, armature
 from .prefs import model_path
@@ -24,26 +22,6 @@ def resolve_up_axis(mode: str, motion: Motion) -> str:
         return mode
     up = str(motion.meta.get("up_axis") or "y").strip().lower()
     return {"z": "Z_UP", "+z": "Z_UP", "-y": "NEG_Y_UP"}.get(up, "Y_UP")
-
-
-def resample(motion: Motion, fps: float) -> Motion:
-    """The motion at ``fps`` over the same duration: slerp between the two
-    nearest source frames for rotations, linear for translation."""
-    if abs(fps - motion.fps) < 1e-9:
-        return motion
-    count = int(np.floor((motion.num_frames - 1) * fps / motion.fps + 1e-9)) + 1
-    src = np.arange(count) * motion.fps / fps
-    lo = np.minimum(np.floor(src).astype(int), motion.num_frames - 1)
-    hi = np.minimum(lo + 1, motion.num_frames - 1)
-    t = src - lo
-    rot = slerp(motion.rotations[lo], motion.rotations[hi], np.broadcast_to(t[:, None], (count, motion.rotations.shape[1])))
-    trans = (1 - t[:, None]) * motion.trans[lo] + t[:, None] * motion.trans[hi]
-    kp = None
-    if motion.keypoints_2d is not None:
-        kp = motion.keypoints_2d[np.rint(src).astype(int).clip(0, motion.num_frames - 1)]
-    meta = dict(motion.meta, resampled_from_fps=motion.fps)
-    meta.pop("source_axis_angle", None)
-    return motion.replace(rotations=rot, trans=trans, fps=float(fps), keypoints_2d=kp, meta=meta)
 
 
 def set_scene_fps(scene, fps: float):

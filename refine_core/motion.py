@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import BadInputError
 from .kinematics import fk_positions
-from .rotations import axis_angle_to_quat, quat_to_axis_angle
+from .rotations import axis_angle_to_quat, quat_to_axis_angle, slerp
 from .skeleton import NUM_JOINTS, Skeleton
 
 MIN_FRAMES_TO_REFINE = 3
@@ -110,6 +110,31 @@ class Motion:
         self.trans = trans.astype(np.float64)
         self.fps = float(fps)
         return self
+
+
+def resample(motion: Motion, fps: float) -> Motion:
+    """The motion at ``fps``: slerp for rotations, linear for translation.
+
+    Frame i of the output is time i / fps; the output ends at the last input
+    time it reaches. Integer ratios hit input frames exactly (60 -> 30 fps
+    keeps every second frame, bit for bit). 2D keypoints take the nearest frame.
+    """
+    fps = float(fps)
+    if fps == motion.fps:
+        return motion
+    n = motion.num_frames
+    ratio = motion.fps / fps
+    count = int(np.floor((n - 1) / ratio + 1e-9)) + 1
+    u = np.arange(count) * ratio
+    i0 = np.minimum(np.floor(u + 1e-9).astype(int), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = np.clip(u - i0, 0.0, 1.0)
+    rot = slerp(motion.rotations[i0], motion.rotations[i1], w[:, None])
+    rot = np.where(w[:, None, None] == 0.0, motion.rotations[i0], rot)  # exact on input frames
+    trans = (1 - w[:, None]) * motion.trans[i0] + w[:, None] * motion.trans[i1]
+    kp = None if motion.keypoints_2d is None else motion.keypoints_2d[np.where(w < 0.5, i0, i1)]
+    meta = dict(motion.meta, resampled_from_fps=motion.fps)
+    return motion.replace(rotations=rot, trans=trans, fps=fps, keypoints_2d=kp, meta=meta)
 
 
 def _frames(idx, limit=5):

@@ -7,35 +7,12 @@ C (J_0 + trans) - J_0, not C trans.
 """
 import numpy as np
 
-from ..motion import Motion
-from ..rotations import matrix_to_quat, quat_to_matrix, slerp
+from ..motion import Motion, resample  # noqa: F401  (resample: re-exported for training code)
+from ..rotations import matrix_to_quat, quat_to_matrix
 from ..skeleton import MIRROR
 
 # Reflection across the YZ plane (x -> -x): the body's left-right mirror.
 REFLECT_X = np.diag([-1.0, 1.0, 1.0])
-
-
-def resample(motion: Motion, fps: float) -> Motion:
-    """The motion at ``fps``: slerp for rotations, linear for translation.
-
-    Frame i of the output is time i / fps; the output ends at the last input
-    time it reaches. Integer ratios hit input frames exactly (60 -> 30 fps
-    keeps every second frame, bit for bit). 2D keypoints are dropped.
-    """
-    fps = float(fps)
-    if fps == motion.fps:
-        return motion
-    n = motion.num_frames
-    ratio = motion.fps / fps
-    count = int(np.floor((n - 1) / ratio + 1e-9)) + 1
-    u = np.arange(count) * ratio
-    i0 = np.minimum(np.floor(u + 1e-9).astype(int), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    w = np.clip(u - i0, 0.0, 1.0)
-    rot = slerp(motion.rotations[i0], motion.rotations[i1], w[:, None])
-    rot = np.where(w[:, None, None] == 0.0, motion.rotations[i0], rot)  # exact on input frames
-    trans = (1 - w[:, None]) * motion.trans[i0] + w[:, None] * motion.trans[i1]
-    return motion.replace(rotations=rot, trans=trans, fps=fps, keypoints_2d=None)
 
 
 def change_speed(motion: Motion, factor: float) -> Motion:
