@@ -61,6 +61,23 @@ def import_motion(context, motion: Motion, name: str, up_axis="AUTO", fps_mode="
     return obj
 
 
+def read_input(filepath, track=None):
+    """(motion, SMPL model or None) for ``filepath``: the file read and
+    validated, the preferences' model loaded. Everything that can fail
+    happens here, before anything is created (the operator and batch share it)."""
+    from ..refine_core.formats import read_motion
+
+    motion = read_motion(filepath, track=track)
+    motion.validate(filepath)
+    path = model_path(bpy.context)
+    model = None
+    if path:
+        from ..refine_core.smpl_model import load_smpl_model
+
+        model = load_smpl_model(path, gender=str(motion.meta.get("gender") or "neutral"))
+    return motion, model
+
+
 def _select_only(context, obj):
     for other in context.view_layer.objects:
         other.select_set(False)
@@ -144,18 +161,7 @@ class MOTION_REFINE_OT_import_smpl(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
     def _read(self):
-        """Everything that can fail happens before anything is created."""
-        from ..refine_core.formats import read_motion
-
-        motion = read_motion(self.filepath, track=_track_arg(self.track))
-        motion.validate(self.filepath)
-        path = model_path(bpy.context)
-        model = None
-        if path:
-            from ..refine_core.smpl_model import load_smpl_model
-
-            model = load_smpl_model(path, gender=str(motion.meta.get("gender") or "neutral"))
-        return motion, model
+        return read_input(self.filepath, _track_arg(self.track))
 
 
 def menu_import(self, context):
