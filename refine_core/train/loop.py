@@ -48,6 +48,8 @@ class Recipe:
 RECIPES = {
     "hpr": Recipe("hpr", "HPRNet", "HPRConfig", "joint_l1_loss", window=lambda c: c.chunk,
                   train=TrainConfig(steps=3000, batch=128, lr=2e-3)),
+    "ugcn": Recipe("ugcn", "UGCN", "UGCNConfig", "motion_loss", window=lambda c: c.window,
+                   train=TrainConfig(steps=1500, batch=16, lr=2e-3, threads=1)),
 }
 
 
