@@ -7,7 +7,7 @@ rotation mapping), ``animio`` (keys <-> Motion), ``ops_import``,
 """
 import bpy
 
-from . import ops_export, ops_import, ops_refine, prefs, ui
+from . import batch, ops_export, ops_import, ops_refine, prefs, ui
 
 CLASSES = prefs.CLASSES + ops_import.CLASSES + ops_refine.CLASSES + ops_export.CLASSES + ui.CLASSES
 
@@ -18,9 +18,11 @@ def register():
     ops_refine.register_properties()
     bpy.types.TOPBAR_MT_file_import.append(ops_import.menu_import)
     bpy.types.TOPBAR_MT_file_export.append(ops_export.menu_export)
+    batch.register_cli()  # blender -c motion_refine (4.2+)
 
 
 def unregister():
+    batch.unregister_cli()
     bpy.types.TOPBAR_MT_file_export.remove(ops_export.menu_export)
     bpy.types.TOPBAR_MT_file_import.remove(ops_import.menu_import)
     ops_refine.unregister_properties()
