@@ -1,0 +1,362 @@
+"""What a loaded file holds, and how it becomes a Motion.
+
+A *layout* is a data structure (AMASS keys, VIBE tracks, PHALP frames...),
+independent of the container it came in; the format id is
+"<layout>_<container>", e.g. "vibe_pkl", "gvhmr_pt", "amass_npz". Readers
+return an unvalidated Motion whose meta holds what only the layout knows
+(extras, gender, up axis, fps_assumed, trans_assumed, dropped_keys); the
+caller adds source, format and track fields and validates.
+
+Up axes (meta["up_axis"]): "Z" for AMASS, "Y" for gravity-aligned world
+frames (WHAM world, GVHMR global), "-Y" for camera frames (OpenCV camera:
+x right, y down, z forward; VIBE, PHALP, WHAM/GVHMR in-camera results).
+"""
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import BadInputError
+from ..motion import Motion
+from .convert import (
+    DEFAULT_FPS, betas10, body_quats, body_with_identity_hands, collect_extras,
+    joint_quats, numeric, read_fps, read_string, trans_or_zeros,
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One file structure: how to recognise it, list its tracks, read it."""
+
+    name: str
+    description: str
+    containers: tuple          # the containers this layout usually comes in, for FORMATS
+    matches: Callable[[Any], bool]
+    read: Callable[[Any, Any, str], Motion]   # (obj, track id or None, source) -> Motion
+    tracks: Callable[[Any], list] = lambda obj: []   # [(track id, frames)]; [] = single motion
+
+
+# ---------------------------------------------------------------- npz dicts
+def _shape(value):
+    """np.shape, or () for values with no array shape (ragged lists)."""
+    try:
+        return np.shape(value)
+    except (ValueError, TypeError):
+        return ()
+
+
+def _poses_width(obj):
+    shape = _shape(obj.get("poses")) if isinstance(obj, Mapping) else ()
+    return shape[1] if len(shape) == 2 else None
+
+
+def _read_poses(obj, track, src):
+    """AMASS-style ``poses``: (T, 72) SMPL, (T, 156) SMPL-H, (T, 165) SMPL-X."""
+    poses = numeric(obj["poses"], src, "poses")
+    width = _poses_width(obj)
+    derived = {}
+    if width in (156, 165):
+        rotations = body_with_identity_hands(joint_quats(poses[:, :66], 22, src, "poses (body joints)"))
+        derived = _face_and_hands(poses, width)
+    elif poses.ndim == 2 and width not in (72, 144):
+        raise BadInputError(src, f"poses has shape {poses.shape}; expected (T, 72) SMPL, (T, 156) SMPL-H or (T, 165) SMPL-X")
+    else:
+        rotations = joint_quats(poses, 24, src, "poses")
+    # root_orient/pose_body (AMASS SMPL-X files) repeat the body of ``poses``.
+    consumed = {"poses", "root_orient", "pose_body"}
+    amass = width in (156, 165) or any(k in obj for k in ("dmpls", "surface_model_type", "mocap_frame_rate"))
+    return _mapping_motion(obj, rotations, src, consumed, derived, up_axis="Z" if amass else None)
+
+
+def _face_and_hands(poses, width):
+    """The non-body joints of SMPL-H/SMPL-X poses, under AMASS's split key names.
+
+    Kept as extras so the interchange file does not lose the hands (SMPL's
+    own two hand joints are identity).
+    """
+    if width == 156:  # 22 body + 30 hand joints
+        return {"pose_hand": poses[:, 66:156]}
+    return {"pose_jaw": poses[:, 66:69], "pose_eye": poses[:, 69:75], "pose_hand": poses[:, 75:165]}
+
+
+def _read_split(obj, track, src):
+    """``root_orient`` (T, 3) + ``pose_body`` (T, 63) or (T, 69) + ``trans``."""
+    rotations = body_quats(obj["root_orient"], obj["pose_body"], src, "root_orient", "pose_body")
+    return _mapping_motion(obj, rotations, src, {"root_orient", "pose_body"}, {}, up_axis=None)
+
+
+def _mapping_motion(obj, rotations, src, consumed, derived, up_axis):
+    """Motion from an AMASS-like dict: trans, betas, fps, gender; the rest are extras."""
+    trans, trans_assumed = trans_or_zeros(obj.get("trans"), len(rotations), src)
+    fps, fps_assumed, fps_key = read_fps(obj, src)
+    gender = read_string(obj.get("gender"))
+    file_up = read_string(obj.get("up_axis"))
+    consumed = set(consumed) | {"trans", "betas", "up_axis", fps_key} | ({"gender"} if gender else set())
+    extras, dropped = collect_extras(obj, consumed)
+    for key, value in derived.items():
+        extras.setdefault(key, value)
+    meta = _meta(extras, dropped, fps_assumed, trans_assumed, gender, file_up or up_axis)
+    return Motion(rotations, trans, fps, betas=betas10(obj.get("betas"), src), meta=meta)
+
+
+# ----------------------------------------------------------- plain arrays
+_ARRAY_SHAPES = "(T, 72), (T, 24, 3) axis-angle, (T, 24, 3, 3) matrices, (T, 24, 4) xyzw quaternions, (T, 144) 6D"
+
+
+def _single_array(obj):
+    if isinstance(obj, np.ndarray):
+        return obj
+    if isinstance(obj, Mapping) and len(obj) == 1:
+        value = next(iter(obj.values()))
+        return value if isinstance(value, np.ndarray) else None
+    return None
+
+
+def _read_array(obj, track, src):
+    """One array of SMPL rotations; no translation (zeros) and no fps (30)."""
+    arr = _single_array(obj)
+    if arr.ndim == 2 and arr.shape[1] in (156, 165):
+        rotations = body_with_identity_hands(joint_quats(arr[:, :66], 22, src, "array (body joints)"))
+    elif arr.ndim >= 2 and arr.shape[1] in (72, 144, 24):
+        rotations = joint_quats(arr, 24, src, "array")
+    else:
+        raise BadInputError(src, f"array of shape {arr.shape} is not a motion; expected {_ARRAY_SHAPES}")
+    meta = _meta({}, [], True, True, None, None)
+    return Motion(rotations, np.zeros((len(rotations), 3)), DEFAULT_FPS, meta=meta)
+
+
+# ------------------------------------------------- VIBE / TCMR / WHAM tracks
+def _track_dicts(obj):
+    """True for {track id: {"pose": ..., ...}} (VIBE, TCMR, WHAM)."""
+    return (isinstance(obj, Mapping) and len(obj) > 0
+            and all(isinstance(v, Mapping) and "pose" in v for v in obj.values()))
+
+
+def _is_wham(obj):
+    return _track_dicts(obj) and any(k in v for v in obj.values() for k in ("pose_world", "trans_world", "trans"))
+
+
+def _pose_tracks(obj):
+    return [(tid, (_shape(d["pose"]) or (0,))[0]) for tid, d in obj.items()]
+
+
+def _read_vibe(obj, track, src):
+    """VIBE/TCMR: ``pose`` (T, 72) in the camera frame, ``betas`` (T, 10).
+
+    No translation: ``pred_cam``/``orig_cam`` are weak-perspective cameras
+    (scale and image offset); a metric translation would need a focal length
+    the file does not have, so trans is zeros and both cameras stay extras.
+    """
+    d = obj[track]
+    rotations = joint_quats(d["pose"], 24, src, f"track {track} pose")
+    kp = d.get("joints2d")
+    kp = kp.astype(np.float64) if isinstance(kp, np.ndarray) and kp.ndim == 3 and kp.shape[2] == 3 and len(kp) == len(rotations) else None
+    extras, dropped = collect_extras(d, {"pose", "betas"})
+    meta = _meta(extras, dropped, True, True, None, "-Y")
+    return Motion(rotations, np.zeros((len(rotations), 3)), DEFAULT_FPS, betas=betas10(d.get("betas"), src),
+                  keypoints_2d=kp, meta=meta)
+
+
+def _read_wham(obj, track, src):
+    """WHAM: world-frame ``pose_world``/``trans_world`` (y up) when present.
+
+    The camera-frame ``pose``/``trans`` are then kept as extras ``pose_cam``/``trans_cam``.
+    """
+    d = dict(obj[track])
+    world = "pose_world" in d and "trans_world" in d
+    pose_key, trans_key = ("pose_world", "trans_world") if world else ("pose", "trans")
+    rotations = joint_quats(d.pop(pose_key), 24, src, f"track {track} {pose_key}")
+    trans, trans_assumed = trans_or_zeros(d.pop(trans_key, None), len(rotations), src, f"track {track} {trans_key}")
+    if world:
+        for key in ("pose", "trans"):
+            if key in d:
+                d[f"{key}_cam"] = d.pop(key)
+    extras, dropped = collect_extras(d, {"betas"})
+    meta = _meta(extras, dropped, True, trans_assumed, None, "Y" if world else "-Y")
+    return Motion(rotations, trans, DEFAULT_FPS, betas=betas10(d.get("betas"), src), meta=meta)
+
+
+# ------------------------------------------------------ 4D-Humans / PHALP
+def _is_phalp(obj):
+    return (isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, Mapping) for v in obj.values())
+            and any("smpl" in v and ("tid" in v or "tracked_ids" in v) for v in obj.values()))
+
+
+def _phalp_frames(obj):
+    """[(frame name, frame dict)] in time order ('time' key, else file order)."""
+    items = list(obj.items())
+    times = [f.get("time") for _, f in items]
+    if all(isinstance(t, (int, np.integer)) for t in times):
+        items = [items[i] for i in np.argsort(np.asarray(times), kind="stable")]
+    return items
+
+
+def _phalp_ids(frame):
+    """Track ids the per-person lists of a frame follow ('tid': every live track)."""
+    return list(frame.get("tid", frame.get("tracked_ids", [])))
+
+
+def _phalp_spans(frames):
+    """{track id: (first, last)} frame indices where the track was detected
+    (in 'tracked_ids') and has data (in 'tid')."""
+    spans = {}
+    for i, (_, frame) in enumerate(frames):
+        ids = _phalp_ids(frame)
+        for tid in frame.get("tracked_ids", ids):
+            if tid in ids:
+                first, _ = spans.get(tid, (i, i))
+                spans[tid] = (first, i)
+    return spans
+
+
+def _phalp_tracks(obj):
+    return [(tid, last - first + 1) for tid, (first, last) in _phalp_spans(_phalp_frames(obj)).items()]
+
+
+def _read_phalp(obj, track, src):
+    """PHALP / 4D-Humans: per frame, per person ``smpl`` rotation matrices.
+
+    The motion spans the frames from the track's first to its last detection.
+    Frames inside where the tracker only predicted it (or lost it) hold its
+    last values, and their 2D keypoints get confidence 0. Translation is
+    ``camera``: the mesh translation PHALP renders with (camera frame, from
+    its nominal focal length).
+    """
+    frames = _phalp_frames(obj)
+    first, last = _phalp_spans(frames)[track]
+    rows, observed, names, times = [], [], [], []
+    for name, frame in frames[first:last + 1]:
+        ids = _phalp_ids(frame)
+        if track in ids:
+            k = ids.index(track)
+            rows.append({key: v[k] for key, v in frame.items() if _per_person(key, v, ids)})
+        else:
+            rows.append(rows[-1])
+        observed.append(track in frame.get("tracked_ids", ids))
+        names.append(str(name))
+        times.append(frame.get("time", first + len(times)))
+    return _phalp_motion(rows, np.asarray(observed), names, times, track, src)
+
+
+def _per_person(key, value, ids):
+    return key not in ("tid", "tracked_ids", "tracked_bbox") and isinstance(value, (list, tuple)) and len(value) == len(ids)
+
+
+def _phalp_motion(rows, observed, names, times, track, src):
+    smpl = [r.get("smpl") for r in rows]
+    if not all(isinstance(s, Mapping) for s in smpl):
+        raise BadInputError(src, f"track {track}: 'smpl' entries are not dicts of SMPL parameters")
+    stack = lambda key: np.stack([np.asarray(s[key]) for s in smpl])  # noqa: E731
+    rotations = body_quats(stack("global_orient"), stack("body_pose"), src,
+                           f"track {track} smpl global_orient", f"track {track} smpl body_pose")
+    betas = betas10(stack("betas"), src) if all("betas" in s for s in smpl) else None
+    camera = _stack_rows(rows, "camera")
+    trans_ok = camera is not None and camera.shape[1:] == (3,)
+    trans = numeric(camera, src, f"track {track} camera") if trans_ok else np.zeros((len(rows), 3))
+    extras, dropped = {}, []
+    for key in sorted({k for r in rows for k in r} - {"smpl", "camera"}):
+        arr = _stack_rows(rows, key)
+        if arr is None:
+            dropped.append(key)
+        else:
+            extras[key] = arr
+    extras.update(frame_ids=np.asarray(times), frame_names=np.asarray(names), observed=observed)
+    meta = _meta(extras, dropped, True, not trans_ok, None, "-Y")
+    return Motion(rotations, trans, DEFAULT_FPS, betas=betas, keypoints_2d=_phalp_keypoints(rows, observed), meta=meta)
+
+
+def _stack_rows(rows, key):
+    """(T, ...) array of one per-person field, or None when it does not stack."""
+    try:
+        arr = np.stack([np.asarray(r[key]) for r in rows])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None if arr.dtype == object else arr
+
+
+def _phalp_keypoints(rows, observed):
+    """(T, K, 3): PHALP's '2d_joints' (K*2,) in [0, 1] of the padded square
+    image, with confidence 1 where detected and 0 where only predicted."""
+    joints = _stack_rows(rows, "2d_joints")
+    if joints is None or joints.dtype.kind not in "iuf" or joints.ndim != 2 or joints.shape[1] % 2:
+        return None
+    xy = joints.reshape(len(rows), -1, 2).astype(np.float64)
+    conf = np.broadcast_to(observed.astype(np.float64)[:, None, None], xy.shape[:2] + (1,))
+    return np.concatenate([xy, conf], axis=2)
+
+
+# ------------------------------------------------------------------ GVHMR
+def _gvhmr_key(obj):
+    for key in ("smpl_params_global", "smpl_params_incam"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            return key
+    return None
+
+
+def _gvhmr_tracks(obj):
+    """Multi-person variants stack persons first: body_pose (P, T, 63)."""
+    shape = _shape(obj[_gvhmr_key(obj)].get("body_pose"))
+    return [(i, shape[1]) for i in range(shape[0])] if len(shape) == 3 else []
+
+
+def _read_gvhmr(obj, track, src):
+    """GVHMR ``hmr4d_results.pt``: ``smpl_params_global`` (gravity-aligned, y up)
+    with global_orient (T, 3), body_pose (T, 63) SMPL-X body, transl (T, 3),
+    betas (T, 10); ``smpl_params_incam`` only when there is no global one."""
+    key = _gvhmr_key(obj)
+    params = obj[key]
+    pick = (lambda v: v) if track is None else (lambda v: None if v is None else np.asarray(v)[track])
+    rotations = body_quats(pick(params["global_orient"]), pick(params["body_pose"]), src,
+                           f"{key}.global_orient", f"{key}.body_pose")
+    trans, trans_assumed = trans_or_zeros(pick(params.get("transl")), len(rotations), src, f"{key}.transl")
+    consumed = {f"{key}.{k}" for k in ("global_orient", "body_pose", "transl", "betas")}
+    extras, dropped = collect_extras(obj, consumed)
+    meta = _meta(extras, dropped, True, trans_assumed, None, "Y" if key == "smpl_params_global" else "-Y")
+    return Motion(rotations, trans, DEFAULT_FPS, betas=betas10(pick(params.get("betas")), src), meta=meta)
+
+
+# ------------------------------------------------------------------ shared
+def _meta(extras, dropped, fps_assumed, trans_assumed, gender, up_axis):
+    meta = {"extras": extras, "fps_assumed": bool(fps_assumed), "trans_assumed": bool(trans_assumed)}
+    if dropped:
+        meta["dropped_keys"] = sorted(dropped)
+    if gender:
+        meta["gender"] = gender
+    if up_axis:
+        meta["up_axis"] = up_axis
+    return meta
+
+
+# Order matters: the first layout that matches wins.
+LAYOUTS = (
+    Layout("gvhmr", "GVHMR hmr4d_results.pt: smpl_params_global (SMPL-X body, hands identity)", ("pt",),
+           lambda o: _gvhmr_key(o) is not None, _read_gvhmr, _gvhmr_tracks),
+    Layout("phalp", "4D-Humans / PHALP tracking results (joblib): per-frame rotation matrices, several tracks", ("pkl",),
+           _is_phalp, _read_phalp, _phalp_tracks),
+    Layout("wham", "WHAM output (joblib): world-frame pose_world/trans_world per track", ("pkl",),
+           _is_wham, _read_wham, _pose_tracks),
+    Layout("vibe", "VIBE / TCMR output (joblib): pose (T, 72) per track, no translation", ("pkl",),
+           lambda o: _track_dicts(o) and not _is_wham(o), _read_vibe, _pose_tracks),
+    Layout("smplh", "AMASS SMPL-H .npz: poses (T, 156); body kept, SMPL hand joints identity", ("npz",),
+           lambda o: _poses_width(o) == 156, _read_poses),
+    Layout("smplx", "AMASS SMPL-X .npz: poses (T, 165); body kept, SMPL hand joints identity", ("npz",),
+           lambda o: _poses_width(o) == 165, _read_poses),
+    Layout("amass", "AMASS-style .npz: poses (T, 72), trans, betas, mocap_framerate (the interchange file)", ("npz",),
+           lambda o: isinstance(o, Mapping) and "poses" in o, _read_poses),
+    Layout("split", "split-key .npz: root_orient, pose_body, trans (AMASS-processed, HumanML3D)", ("npz",),
+           lambda o: isinstance(o, Mapping) and "root_orient" in o and "pose_body" in o, _read_split),
+    Layout("array", f"one plain array (.npy, or an .npz holding only it): {_ARRAY_SHAPES}", ("npy", "npz"),
+           lambda o: _single_array(o) is not None, _read_array),
+)
+
+
+def detect(obj, src):
+    """The first Layout matching ``obj``; BadInputError saying what the file holds otherwise."""
+    for layout in LAYOUTS:
+        if layout.matches(obj):
+            return layout
+    if isinstance(obj, Mapping):
+        keys = ", ".join(map(str, list(obj)[:12])) + (" ..." if len(obj) > 12 else "")
+        raise BadInputError(src, f"unknown format: no SMPL motion keys found (keys: {keys or 'none'})")
+    raise BadInputError(src, f"unknown format: the file holds a {type(obj).__name__}, not SMPL motion data")
