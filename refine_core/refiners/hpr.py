@@ -114,3 +114,24 @@ def joint_l1_loss(model: HPRNet, batch: dict, rest_joints) -> torch.Tensor:
     pred = joints_from_quats(q, t, rest_joints)
     target = joints_from_quats(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
     return (pred - target).abs().mean()
+
+
+def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: float = 1.0) -> torch.Tensor:
+    """The paper's L1 joint loss on three consecutive centre frames, plus an L1
+    loss on their joint acceleration (our addition, measured in
+    docs/methods/hpr.md): each centre frame is refined independently, so
+    without it neighbouring weights need not agree and the output jitters.
+
+    batch windows are N + 2 frames long: chunks [0, N), [1, N + 1), [2, N + 2).
+    """
+    n = model.config.chunk
+    q, t = batch["noisy_q"], batch["noisy_t"]
+    b = q.shape[0]
+    chunks_q = torch.cat([q[:, k:k + n] for k in range(3)])
+    chunks_t = torch.cat([t[:, k:k + n] for k in range(3)])
+    rq, rt, _ = model(chunks_q, chunks_t)
+    pred = joints_from_quats(rq, rt, rest_joints).reshape(3, b, -1, 3).transpose(0, 1)
+    c = slice(n // 2, n // 2 + 3)
+    target = joints_from_quats(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
+    accel = (pred[:, 0] - 2 * pred[:, 1] + pred[:, 2]) - (target[:, 0] - 2 * target[:, 1] + target[:, 2])
+    return (pred - target).abs().mean() + accel_weight * accel.abs().mean()
