@@ -128,6 +128,13 @@ def cmd_train(args):
     return EXIT_OK
 
 
+def cmd_worker(args):
+    from .worker import run
+
+    run(args.job, args.output)
+    return EXIT_OK
+
+
 def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
@@ -183,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("methods", help="list refinement methods and whether they can run")
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("worker", help="refine a job file for the Blender add-on's External Python (refine_core/worker.py)")
+    p.add_argument("job", help="job .npz written by refine_core.worker.write_job")
+    p.add_argument("output", help="result .npz")
+    p.set_defaults(func=cmd_worker)
     return parser
 
 
