@@ -21,7 +21,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 
 from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS, Cancelled, refine
-from . import animio, armature, compat, review
+from . import animio, armature, compat, external, prefs, review
 
 ALREADY_REFINED = "refining the already-refined keys (original kept)"
 
@@ -49,6 +49,7 @@ class RefineJob:
     settings: RefineSettings
     graph_path: str
     already_refined: bool
+    python: str = ""  # External Python (preferences): refine in that interpreter
 
 
 @dataclass
@@ -78,14 +79,16 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
         raise BadInputError(
             obj.name, f"frames {settings.frame_start}..{settings.frame_end} lie outside the motion's "
             f"frames {first}..{first + motion.num_frames - 1}")
-    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name), bool(obj.motion_refine.refined))
+    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name), bool(obj.motion_refine.refined),
+                     prefs.external_python(bpy.context))
 
 
 def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) -> RefineResult:
     """Refine and measure (no bpy: safe in a worker thread). ``progress`` may
     raise ``Cancelled``; errors propagate and nothing has been changed."""
     s = job.settings
-    refined = refine(job.motion, s.method, frame_range=job.rows, blend=s.blend_frames, strength=s.strength,
+    run = refine if not job.python else lambda *a, **k: external.refine_external(job.python, *a, **k)
+    refined = run(job.motion, s.method, frame_range=job.rows, blend=s.blend_frames, strength=s.strength,
                      device=s.device, params=s.params or None, progress=progress)
     metrics, curves = review.refine_metrics(job.motion, refined, *job.rows, job.frame_offset)
     try:

@@ -1,4 +1,8 @@
-"""Add-on preferences: the user's SMPL model file."""
+"""Add-on preferences: the user's SMPL model file, the External Python;
+``user_dir``: where the add-on writes its files."""
+import os
+import tempfile
+
 import bpy
 from bpy.props import StringProperty
 
@@ -16,9 +20,17 @@ class MotionRefinePreferences(bpy.types.AddonPreferences):
         "and use the subject's shaped skeleton; leave empty for the neutral default skeleton",
         subtype="FILE_PATH",
     )
+    external_python: StringProperty(
+        name="External Python",
+        description="Optional: a Python interpreter with refine_core's requirements and CUDA torch "
+        "(docs/install.md). When set, Refine Motion runs in it as a worker process, on the GPU "
+        "when torch sees one; leave empty to refine inside Blender (bundled CPU torch)",
+        subtype="FILE_PATH",
+    )
 
     def draw(self, context):
         self.layout.prop(self, "smpl_model_path")
+        self.layout.prop(self, "external_python")
 
 
 def preferences(context):
@@ -40,6 +52,26 @@ def model_path(context) -> str:
     prefs = preferences(context)
     path = prefs.smpl_model_path if prefs else ""
     return bpy.path.abspath(path) if path else ""
+
+
+def external_python(context) -> str:
+    """The External Python path, or '' to refine in-process."""
+    prefs = preferences(context)
+    path = prefs.external_python.strip() if prefs else ""
+    return bpy.path.abspath(path) if path else ""
+
+
+def user_dir(*parts) -> str:
+    """A folder for the add-on's caches and files, created if needed: the
+    extension's user folder when installed as an extension (never the
+    extension's own folder), else a temp folder (tests, batch)."""
+    if ADDON_ID.startswith("bl_ext."):
+        root = bpy.utils.extension_path_user(ADDON_ID, create=True)
+    else:
+        root = os.path.join(tempfile.gettempdir(), "motion_refine")
+    path = os.path.join(root, *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 CLASSES = (MotionRefinePreferences,)

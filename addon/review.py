@@ -4,7 +4,6 @@
 thread; ``load_graph_image`` runs on the main thread.
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -49,9 +48,10 @@ def refine_metrics(before, after, start: int, end: int, frame_offset: int, margi
 
 
 def graph_path(name: str) -> str:
-    """A per-object PNG path in the temp folder."""
-    folder = os.path.join(tempfile.gettempdir(), "motion_refine")
-    os.makedirs(folder, exist_ok=True)
+    """A per-object PNG path in the add-on's user folder (main thread)."""
+    from .prefs import user_dir
+
+    folder = user_dir("graphs")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return os.path.join(folder, f"{safe}_accel.png")
 
