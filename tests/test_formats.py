@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import format_samples as fs
 from refine_core.errors import BadInputError
 from refine_core.formats import FORMATS, describe, read_motion, write_npz
+from refine_core.formats.safe_pickle import load_pickle
 from refine_core.rotations import IDENTITY_QUAT, quat_angle_between
 
 
@@ -92,6 +93,21 @@ def test_write_read_round_trip(samples, name, tmp_path):
         assert f["poses"].shape == (m.num_frames, 72) and f["poses"].dtype == np.float64
         assert f["trans"].shape == (m.num_frames, 3) and f["betas"].shape == (10,)
         assert float(f["mocap_framerate"]) == m.fps
+
+
+@pytest.mark.parametrize("name, key", [("amass_npz", "poses"), ("smplh_npz", "poses"), ("vibe_pkl", None)])
+def test_untouched_frames_written_back_bit_for_bit(samples, tmp_path, name, key):
+    s = samples[name]
+    m = read_motion(s.path)
+    original = np.load(s.path)[key][:, :66] if key else load_pickle(s.path)[1]["pose"][:, :66]
+    q = m.rotations.copy()
+    q[10:20] = fs.random_quats(10, seed=99)  # a "refined" range
+    write_npz(m.replace(rotations=q), tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as f:
+        written = f["poses"][:, :66]
+    outside = np.r_[0:10, 20:len(q)]
+    assert np.array_equal(written[outside], original[outside])
+    assert not np.array_equal(written[10:20], original[10:20])
 
 
 @pytest.mark.parametrize("name", ["smplh_npz", "smplx_npz", "split_npz", "gvhmr_pt"])

@@ -82,16 +82,31 @@ def _rot6d_to_quat(rot6d, src, what):
     return matrix_to_quat(rot6d_to_matrix(rot6d))
 
 
+def axis_angle_layout(value, joints):
+    """(T, joints, 3) float64 when ``value`` is axis-angle for ``joints`` joints, else None."""
+    shape = np.shape(value)
+    if len(shape) >= 2 and shape[1:] in ((3 * joints,), (joints, 3)):
+        return np.asarray(value, dtype=np.float64).reshape(shape[0], joints, 3)
+    return None
+
+
+def with_zero_hands(aa22):
+    """(T, 22, 3) axis-angle body -> (T, 24, 3) with SMPL's hand joints at zero (identity)."""
+    return np.concatenate([aa22, np.zeros((len(aa22), 2, 3))], axis=1)
+
+
 def body_with_identity_hands(quats22):
     """(T, 22, 4) SMPL-H/SMPL-X body joints -> (T, 24, 4): SMPL hands 22, 23 identity."""
     hands = np.broadcast_to(IDENTITY_QUAT, (len(quats22), 2, 4))
     return np.concatenate([quats22, hands], axis=1)
 
 
-def body_quats(root, body, src, root_name, body_name):
-    """Root (1 joint) + body (21 or 23 joints) rotations -> (T, 24, 4).
+def body_rotations(root, body, src, root_name, body_name):
+    """Root (1 joint) + body (21 or 23 joints) rotations -> ((T, 24, 4), aa).
 
-    21 body joints are SMPL-H/SMPL-X bodies: SMPL's hand joints become identity.
+    21 body joints are SMPL-H/SMPL-X bodies: SMPL's hand joints become
+    identity. ``aa`` is the (T, 24, 3) axis-angle the file holds when both
+    parts are axis-angle (for ``Motion.from_axis_angle``), else None.
     """
     root_q = joint_quats(root, 1, src, root_name)
     shape = np.shape(body)
@@ -102,7 +117,11 @@ def body_quats(root, body, src, root_name, body_name):
     if len(root_q) != len(body_q):
         raise BadInputError(src, f"{root_name} has {len(root_q)} frames but {body_name} has {len(body_q)}")
     quats = np.concatenate([root_q, body_q], axis=1)
-    return body_with_identity_hands(quats) if joints == 21 else quats
+    root_aa, body_aa = axis_angle_layout(root, 1), axis_angle_layout(body, joints)
+    aa = None if root_aa is None or body_aa is None else np.concatenate([root_aa, body_aa], axis=1)
+    if joints == 21:
+        return body_with_identity_hands(quats), None if aa is None else with_zero_hands(aa)
+    return quats, aa
 
 
 def trans_or_zeros(value, frames, src, what="trans"):

@@ -20,8 +20,8 @@ import numpy as np
 from ..errors import BadInputError
 from ..motion import Motion
 from .convert import (
-    DEFAULT_FPS, betas10, body_quats, body_with_identity_hands, collect_extras,
-    joint_quats, numeric, read_fps, read_string, trans_or_zeros,
+    DEFAULT_FPS, axis_angle_layout, betas10, body_rotations, body_with_identity_hands, collect_extras,
+    joint_quats, numeric, read_fps, read_string, trans_or_zeros, with_zero_hands,
 )
 
 
@@ -35,6 +35,27 @@ class Layout:
     matches: Callable[[Any], bool]
     read: Callable[[Any, Any, str], Motion]   # (obj, track id or None, source) -> Motion
     tracks: Callable[[Any], list] = lambda obj: []   # [(track id, frames)]; [] = single motion
+
+
+# ------------------------------------------------------- rotations -> Motion
+def _rotations24(value, src, what):
+    """SMPL-24 rotations in any layout -> ((T, 24, 4), (T, 24, 3) axis-angle or None)."""
+    return joint_quats(value, 24, src, what), axis_angle_layout(value, 24)
+
+
+def _body22(poses, src, what):
+    """SMPL-H/SMPL-X poses: the first 22 joints; SMPL's hands identity."""
+    body = poses[:, :66]
+    return body_with_identity_hands(joint_quats(body, 22, src, what)), with_zero_hands(axis_angle_layout(body, 22))
+
+
+def _new_motion(rotations, aa, trans, fps, **kwargs):
+    """A Motion, built from the file's own axis-angle when it has one:
+    ``Motion.from_axis_angle`` keeps it, so frames a refiner leaves untouched
+    are written back bit for bit."""
+    if aa is not None:
+        return Motion.from_axis_angle(aa, trans, fps, **kwargs)
+    return Motion(rotations, trans, fps, **kwargs)
 
 
 # ---------------------------------------------------------------- npz dicts
@@ -57,16 +78,16 @@ def _read_poses(obj, track, src):
     width = _poses_width(obj)
     derived = {}
     if width in (156, 165):
-        rotations = body_with_identity_hands(joint_quats(poses[:, :66], 22, src, "poses (body joints)"))
+        rotations, aa = _body22(poses, src, "poses (body joints)")
         derived = _face_and_hands(poses, width)
     elif poses.ndim == 2 and width not in (72, 144):
         raise BadInputError(src, f"poses has shape {poses.shape}; expected (T, 72) SMPL, (T, 156) SMPL-H or (T, 165) SMPL-X")
     else:
-        rotations = joint_quats(poses, 24, src, "poses")
+        rotations, aa = _rotations24(obj["poses"], src, "poses")
     # root_orient/pose_body (AMASS SMPL-X files) repeat the body of ``poses``.
     consumed = {"poses", "root_orient", "pose_body"}
     amass = width in (156, 165) or any(k in obj for k in ("dmpls", "surface_model_type", "mocap_frame_rate"))
-    return _mapping_motion(obj, rotations, src, consumed, derived, up_axis="Z" if amass else None)
+    return _mapping_motion(obj, rotations, aa, src, consumed, derived, up_axis="Z" if amass else None)
 
 
 def _face_and_hands(poses, width):
@@ -82,11 +103,11 @@ def _face_and_hands(poses, width):
 
 def _read_split(obj, track, src):
     """``root_orient`` (T, 3) + ``pose_body`` (T, 63) or (T, 69) + ``trans``."""
-    rotations = body_quats(obj["root_orient"], obj["pose_body"], src, "root_orient", "pose_body")
-    return _mapping_motion(obj, rotations, src, {"root_orient", "pose_body"}, {}, up_axis=None)
+    rotations, aa = body_rotations(obj["root_orient"], obj["pose_body"], src, "root_orient", "pose_body")
+    return _mapping_motion(obj, rotations, aa, src, {"root_orient", "pose_body"}, {}, up_axis=None)
 
 
-def _mapping_motion(obj, rotations, src, consumed, derived, up_axis):
+def _mapping_motion(obj, rotations, aa, src, consumed, derived, up_axis):
     """Motion from an AMASS-like dict: trans, betas, fps, gender; the rest are extras."""
     trans, trans_assumed = trans_or_zeros(obj.get("trans"), len(rotations), src)
     fps, fps_assumed, fps_key = read_fps(obj, src)
@@ -97,7 +118,7 @@ def _mapping_motion(obj, rotations, src, consumed, derived, up_axis):
     for key, value in derived.items():
         extras.setdefault(key, value)
     meta = _meta(extras, dropped, fps_assumed, trans_assumed, gender, file_up or up_axis)
-    return Motion(rotations, trans, fps, betas=betas10(obj.get("betas"), src), meta=meta)
+    return _new_motion(rotations, aa, trans, fps, betas=betas10(obj.get("betas"), src), meta=meta)
 
 
 # ----------------------------------------------------------- plain arrays
@@ -117,13 +138,13 @@ def _read_array(obj, track, src):
     """One array of SMPL rotations; no translation (zeros) and no fps (30)."""
     arr = _single_array(obj)
     if arr.ndim == 2 and arr.shape[1] in (156, 165):
-        rotations = body_with_identity_hands(joint_quats(arr[:, :66], 22, src, "array (body joints)"))
+        rotations, aa = _body22(arr, src, "array (body joints)")
     elif arr.ndim >= 2 and arr.shape[1] in (72, 144, 24):
-        rotations = joint_quats(arr, 24, src, "array")
+        rotations, aa = _rotations24(arr, src, "array")
     else:
         raise BadInputError(src, f"array of shape {arr.shape} is not a motion; expected {_ARRAY_SHAPES}")
     meta = _meta({}, [], True, True, None, None)
-    return Motion(rotations, np.zeros((len(rotations), 3)), DEFAULT_FPS, meta=meta)
+    return _new_motion(rotations, aa, np.zeros((len(rotations), 3)), DEFAULT_FPS, meta=meta)
 
 
 # ------------------------------------------------- VIBE / TCMR / WHAM tracks
@@ -149,13 +170,13 @@ def _read_vibe(obj, track, src):
     the file does not have, so trans is zeros and both cameras stay extras.
     """
     d = obj[track]
-    rotations = joint_quats(d["pose"], 24, src, f"track {track} pose")
+    rotations, aa = _rotations24(d["pose"], src, f"track {track} pose")
     kp = d.get("joints2d")
     kp = kp.astype(np.float64) if isinstance(kp, np.ndarray) and kp.ndim == 3 and kp.shape[2] == 3 and len(kp) == len(rotations) else None
     extras, dropped = collect_extras(d, {"pose", "betas"})
     meta = _meta(extras, dropped, True, True, None, "-Y")
-    return Motion(rotations, np.zeros((len(rotations), 3)), DEFAULT_FPS, betas=betas10(d.get("betas"), src),
-                  keypoints_2d=kp, meta=meta)
+    return _new_motion(rotations, aa, np.zeros((len(rotations), 3)), DEFAULT_FPS,
+                       betas=betas10(d.get("betas"), src), keypoints_2d=kp, meta=meta)
 
 
 def _read_wham(obj, track, src):
@@ -166,7 +187,7 @@ def _read_wham(obj, track, src):
     d = dict(obj[track])
     world = "pose_world" in d and "trans_world" in d
     pose_key, trans_key = ("pose_world", "trans_world") if world else ("pose", "trans")
-    rotations = joint_quats(d.pop(pose_key), 24, src, f"track {track} {pose_key}")
+    rotations, aa = _rotations24(d.pop(pose_key), src, f"track {track} {pose_key}")
     trans, trans_assumed = trans_or_zeros(d.pop(trans_key, None), len(rotations), src, f"track {track} {trans_key}")
     if world:
         for key in ("pose", "trans"):
@@ -174,7 +195,7 @@ def _read_wham(obj, track, src):
                 d[f"{key}_cam"] = d.pop(key)
     extras, dropped = collect_extras(d, {"betas"})
     meta = _meta(extras, dropped, True, trans_assumed, None, "Y" if world else "-Y")
-    return Motion(rotations, trans, DEFAULT_FPS, betas=betas10(d.get("betas"), src), meta=meta)
+    return _new_motion(rotations, aa, trans, DEFAULT_FPS, betas=betas10(d.get("betas"), src), meta=meta)
 
 
 # ------------------------------------------------------ 4D-Humans / PHALP
@@ -248,8 +269,8 @@ def _phalp_motion(rows, observed, names, times, track, src):
     if not all(isinstance(s, Mapping) for s in smpl):
         raise BadInputError(src, f"track {track}: 'smpl' entries are not dicts of SMPL parameters")
     stack = lambda key: np.stack([np.asarray(s[key]) for s in smpl])  # noqa: E731
-    rotations = body_quats(stack("global_orient"), stack("body_pose"), src,
-                           f"track {track} smpl global_orient", f"track {track} smpl body_pose")
+    rotations, aa = body_rotations(stack("global_orient"), stack("body_pose"), src,
+                                   f"track {track} smpl global_orient", f"track {track} smpl body_pose")
     betas = betas10(stack("betas"), src) if all("betas" in s for s in smpl) else None
     camera = _stack_rows(rows, "camera")
     trans_ok = camera is not None and camera.shape[1:] == (3,)
@@ -263,7 +284,8 @@ def _phalp_motion(rows, observed, names, times, track, src):
             extras[key] = arr
     extras.update(frame_ids=np.asarray(times), frame_names=np.asarray(names), observed=observed)
     meta = _meta(extras, dropped, True, not trans_ok, None, "-Y")
-    return Motion(rotations, trans, DEFAULT_FPS, betas=betas, keypoints_2d=_phalp_keypoints(rows, observed), meta=meta)
+    return _new_motion(rotations, aa, trans, DEFAULT_FPS, betas=betas,
+                       keypoints_2d=_phalp_keypoints(rows, observed), meta=meta)
 
 
 def _stack_rows(rows, key):
@@ -307,13 +329,13 @@ def _read_gvhmr(obj, track, src):
     key = _gvhmr_key(obj)
     params = obj[key]
     pick = (lambda v: v) if track is None else (lambda v: None if v is None else np.asarray(v)[track])
-    rotations = body_quats(pick(params["global_orient"]), pick(params["body_pose"]), src,
-                           f"{key}.global_orient", f"{key}.body_pose")
+    rotations, aa = body_rotations(pick(params["global_orient"]), pick(params["body_pose"]), src,
+                                   f"{key}.global_orient", f"{key}.body_pose")
     trans, trans_assumed = trans_or_zeros(pick(params.get("transl")), len(rotations), src, f"{key}.transl")
     consumed = {f"{key}.{k}" for k in ("global_orient", "body_pose", "transl", "betas")}
     extras, dropped = collect_extras(obj, consumed)
     meta = _meta(extras, dropped, True, trans_assumed, None, "Y" if key == "smpl_params_global" else "-Y")
-    return Motion(rotations, trans, DEFAULT_FPS, betas=betas10(pick(params.get("betas")), src), meta=meta)
+    return _new_motion(rotations, aa, trans, DEFAULT_FPS, betas=betas10(pick(params.get("betas")), src), meta=meta)
 
 
 # ------------------------------------------------------------------ shared
