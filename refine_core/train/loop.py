@@ -40,6 +40,7 @@ class Recipe:
     config: str
     loss: str
     window: Callable  # config -> training window length
+    setup: str = ""  # optional module function (model, pairs) run before fit, e.g. fitting data statistics
     model_config: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
@@ -48,6 +49,8 @@ class Recipe:
 RECIPES = {
     "hpr": Recipe("hpr", "HPRNet", "HPRConfig", "joint_l1_loss", window=lambda c: c.chunk,
                   train=TrainConfig(steps=3000, batch=128, lr=2e-3)),
+    "diffusion": Recipe("diffusion", "PoseDenoiser", "DiffusionConfig", "diffusion_loss", window=lambda c: c.window,
+                        setup="fit_error_model", train=TrainConfig(steps=1200, batch=24, lr=2e-3, threads=1)),
     "ugcn": Recipe("ugcn", "UGCN", "UGCNConfig", "motion_loss", window=lambda c: c.window,
                    train=TrainConfig(steps=1500, batch=16, lr=2e-3, threads=1)),
 }
@@ -98,6 +101,8 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
     pairs = NoisyPairs(clips, pair_cfg, seed=seed)
     model = getattr(module, recipe.model)(config)
     started = time.time()
+    if recipe.setup:
+        getattr(module, recipe.setup)(model, pairs)
     history = fit(model, getattr(module, recipe.loss), pairs, recipe.window(config), train_cfg, log=log)
     info = {
         "method": name,
