@@ -243,9 +243,11 @@ def refine_file(item: dict, opts: dict, protected: set) -> dict:
         motion, model = ops_import.read_input(src)
         start, end = check_frame_range(motion, (opts["start"], opts["end"]), src)
         obj = ops_import.import_motion(bpy.context, motion, Path(src).stem, model=model)
-        first = bpy.context.scene.frame_start  # row 0 is keyed here
+        scene = bpy.context.scene
+        scene.motion_refine.strength = opts["strength"]  # the button's value is this float32 property's
+        first = scene.frame_start  # row 0 is keyed here
         settings = ops_refine.RefineSettings(opts["method"], first + start, first + end, opts["blend"],
-                                             opts["strength"], opts["device"], dict(opts["params"]))
+                                             scene.motion_refine.strength, opts["device"], dict(opts["params"]))
         graph = Path(review.graph_path(obj.name))
         graph.unlink(missing_ok=True)  # so a graph that was not drawn is not an older one
         row["metrics"] = ops_refine.refine_object(obj, settings)
