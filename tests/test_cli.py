@@ -1,0 +1,120 @@
+"""The command line end to end on real files: refine with range and blend, info, eval, exit codes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refine_core.formats import read_motion, write_npz
+from refine_core.metrics import accel
+from refine_core.rotations import axis_angle_to_quat, quat_to_matrix, matrix_to_quat
+from refine_core.synthetic import walking_motion
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSICAL = ["butterworth", "gaussian", "oneeuro", "savgol", "slerp"]
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "refine_core", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def jittered(motion, seed=0, deg=3.0, cm=1.0):
+    """White rotation jitter and root jitter: a cheap stand-in for estimator noise."""
+    rng = np.random.default_rng(seed)
+    jitter = axis_angle_to_quat(rng.normal(0, np.radians(deg), motion.rotations.shape[:-1] + (3,)))
+    rot = matrix_to_quat(quat_to_matrix(motion.rotations) @ quat_to_matrix(jitter))
+    return motion.replace(rotations=rot, trans=motion.trans + rng.normal(0, cm / 100, motion.trans.shape), meta={})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    clean = walking_motion(200, seed=1)
+    write_npz(clean, d / "gt.npz")
+    write_npz(jittered(clean), d / "ex.npz")
+    return d
+
+
+def test_refine_range_keeps_outside_bit_identical_and_smooths_inside(files):
+    out = files / "out.npz"
+    r = run_cli("refine", files / "ex.npz", "-o", out, "--method", "butterworth", "--start", 20, "--end", 120, "--blend", 5)
+    assert r.returncode == 0, r.stderr
+    with np.load(files / "ex.npz") as a, np.load(out) as b:
+        outside = np.r_[0:20, 121:200]
+        assert np.array_equal(a["poses"][outside], b["poses"][outside])
+        assert np.array_equal(a["trans"][outside], b["trans"][outside])
+        assert not np.array_equal(a["poses"][20:121], b["poses"][20:121])
+        assert float(b["mocap_framerate"]) == float(a["mocap_framerate"])
+    before, after = read_motion(files / "ex.npz"), read_motion(out)
+    assert accel(after.joints()[20:121]) < 0.5 * accel(before.joints()[20:121])
+
+
+def test_eval_json_and_every_classical_filter_lowers_accel_error(files):
+    r = run_cli("eval", files / "ex.npz", files / "gt.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    noisy = json.loads(r.stdout)
+    assert set(noisy) >= {"mpjpe", "pa_mpjpe", "accel_error", "accel", "jitter"}
+    for method in CLASSICAL:
+        out = files / f"{method}.npz"
+        assert run_cli("refine", files / "ex.npz", "-o", out, "--method", method).returncode == 0
+        refined = json.loads(run_cli("eval", out, files / "gt.npz", "--json").stdout)
+        assert refined["accel_error"] < noisy["accel_error"], method
+
+
+def test_info_describes_the_file(files):
+    r = run_cli("info", files / "ex.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["frames"] == 200 and float(info["fps"]) == 30.0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--method", "nonsense"], "unknown method"),
+    (["--method", "butterworth", "--start", 150, "--end", 400], "outside the motion"),
+    (["--method", "butterworth", "--start", 10, "--end", 11], "fewer than 3 frames"),
+    (["--method", "butterworth", "--param", "cutoff_hz"], "key=value"),
+])
+def test_bad_arguments_exit_2_with_one_line_and_no_output(files, args, needle):
+    out = files / "never.npz"
+    r = run_cli("refine", files / "ex.npz", "-o", out, *args)
+    assert r.returncode == 2
+    assert needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_weights_are_said_clearly(files):
+    from refine_core.refiners import METHODS
+
+    missing = [m for m in METHODS.values() if m.kind == "learned" and not m.available]
+    if not missing:
+        pytest.skip("every learned method has weights")
+    r = run_cli("refine", files / "ex.npz", "-o", files / "x.npz", "--method", missing[0].name)
+    assert r.returncode == 2 and "no trained weights yet" in r.stderr
+
+
+def test_refusing_to_overwrite_the_input(files, tmp_path):
+    src = tmp_path / "in.npz"
+    src.write_bytes((files / "ex.npz").read_bytes())
+    r = run_cli("refine", src, "-o", src, "--method", "gaussian")
+    assert r.returncode == 2 and "overwrite" in r.stderr
+    assert src.read_bytes() == (files / "ex.npz").read_bytes()
+
+
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "vibe_output.pkl"
+    bad.write_bytes(pickle.dumps({"pose": Payload()}))
+    r = run_cli("refine", bad, "-o", tmp_path / "o.npz", "--method", "gaussian")
+    assert r.returncode == 2 and "vibe_output.pkl" in r.stderr
+    assert not marker.exists() and not (tmp_path / "o.npz").exists()
