@@ -259,7 +259,7 @@ def refine_file(item: dict, opts: dict, protected: set) -> dict:
         if "blend" in finals:
             bpy.ops.wm.save_as_mainfile(filepath=str(staging.add(finals["blend"])), copy=True, check_existing=False)
         staging.commit()
-        row.update({"status": "ok", "frames": motion.num_frames, "fps": motion.fps},
+        row.update({"status": "ok", "frames": motion.num_frames, "fps": motion.fps, "rows": [start, end]},
                    **{key: str(path) for key, path in finals.items()})
     except Exception as err:
         staging.discard()
@@ -384,7 +384,7 @@ class Progress:
         eta = elapsed / self.done * (self.total - self.done)
         if row["status"] == "ok":
             m = row["metrics"]
-            what = (f"ok      {row['input']} -> {row['output']}  accel {m['accel_mean_before']:.1f} -> "
+            what = (f"ok      {row['input']} -> {Path(row['output']).name}  accel {m['accel_mean_before']:.1f} -> "
                     f"{m['accel_mean_after']:.1f} mm/frame^2")
         else:
             what = f"FAILED  {row['error']}"
