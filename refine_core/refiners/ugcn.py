@@ -49,11 +49,12 @@ IN_FEATURES = 6 + 3  # per node: local rotation (6D) + window-relative FK positi
 @dataclass
 class UGCNConfig:
     window: int = 64  # frames per window; a multiple of 2 ** levels
-    stride: int = 32  # frames between inference windows
-    channels: tuple = (32, 48, 64)  # per temporal resolution: 1, 1/2, 1/4, ...
+    stride: int = 48  # frames between inference windows (a quarter of each window overlaps)
+    channels: tuple = (16, 32, 48)  # per temporal resolution: 1, 1/2, 1/4 (sized for CPU speed)
     kernel: int = 5  # temporal kernel of every block
     dropout: float = 0.1
     u_shape: bool = True  # False: the paper's "0 downsample & upsample" ablation (all strides 1)
+    base_sigma: float = 2.0  # frames: Gaussian low-pass of the input that the corrections apply to (0: raw input)
     # Loss (the training recipe, stored with the weights).
     motion_op: str = "cross"  # "cross", "subtract" or "none" (reconstruction only)
     motion_weight: float = 1.0  # lambda
@@ -145,22 +146,28 @@ class UGCN(nn.Module):
             nn.init.zeros_(head.bias)
 
     def features(self, quats, trans, rest_joints):
-        """quats (B, L, 24, 4), trans (B, L, 3) -> node features (B, 9, L, 24) and rotmats."""
+        """quats (B, L, 24, 4), trans (B, L, 3) -> node features (B, 9, L, 24), heading (B, 3, 3).
+
+        Seen from the window's mean heading (a turn about +Y, SMPL's up axis)
+        and its mean pelvis position: a walk reads the same in any direction.
+        """
         rotmats = roma.unitquat_to_rotmat(quats)
+        heading = window_heading(rotmats[:, :, 0])
         joints = joints_from_quats(quats, trans, rest_joints)
-        # Positions relative to the window, so a long walk's features stay bounded.
-        joints = joints - joints[:, :, :1].mean(1, keepdim=True)
+        joints = (joints - joints[:, :, :1].mean(1, keepdim=True)) @ heading[:, None]  # R^T p, row vectors
+        rotmats = torch.cat([heading.transpose(-1, -2)[:, None, None] @ rotmats[:, :, :1], rotmats[:, :, 1:]], 2)
         six = rotmats[..., :2].transpose(-1, -2).flatten(-2)  # first two columns, as rotations.matrix_to_rot6d
         x = torch.cat([six, joints], -1)  # (B, L, 24, 9)
         b, l = x.shape[:2]
         x = self.data_bn(x.permute(0, 2, 3, 1).reshape(b, -1, l)).view(b, NUM_JOINTS, IN_FEATURES, l)
-        return x.permute(0, 2, 3, 1), rotmats
+        return x.permute(0, 2, 3, 1), heading
 
     def forward(self, quats, trans, rest_joints):
-        """quats (B, L, 24, 4) unit xyzw, trans (B, L, 3) m, rest_joints (24, 3)
-        -> refined (quats (B, L, 24, 4) unit, signs following the input; trans (B, L, 3))."""
+        """quats (B, L, 24, 4) unit xyzw, sign-continuous in time; trans (B, L, 3) m;
+        rest_joints (24, 3) -> refined (quats (B, L, 24, 4) unit, signs following
+        the input; trans (B, L, 3))."""
         length = quats.shape[1]
-        x, rotmats = self.features(quats, trans, rest_joints)
+        x, heading = self.features(quats, trans, rest_joints)
         skips = [self.stem(x)]
         for block in self.down:
             skips.append(block(skips[-1]))
@@ -172,11 +179,36 @@ class UGCN(nn.Module):
         delta = self.rot_head(h).permute(0, 2, 3, 1)  # (B, L, 24, 6)
         identity6 = torch.tensor([1.0, 0, 0, 0, 1, 0], device=delta.device, dtype=delta.dtype)
         delta = roma.special_gramschmidt((delta + identity6).unflatten(-1, (2, 3)).transpose(-1, -2))
-        q = roma.rotmat_to_unitquat(rotmats @ delta)
+        base_q, base_t = low_pass(quats, self.config.base_sigma), low_pass(trans, self.config.base_sigma)
+        q = roma.rotmat_to_unitquat(roma.unitquat_to_rotmat(base_q) @ delta)
         # Keep the input's sign so overlapping windows average like for like.
         q = q * torch.where((q * quats).sum(-1, keepdim=True) < 0, -1.0, 1.0)
-        t = trans + self.trans_head(h[..., 0]).transpose(1, 2)
+        t = base_t + self.trans_head(h[..., 0]).transpose(1, 2) @ heading.transpose(-1, -2)
         return q, t
+
+
+def window_heading(root_rotmats):
+    """(B, L, 3, 3) global root rotations -> (B, 3, 3) turn about +Y to the window's
+    mean facing direction (the body's +Z axis projected on the floor)."""
+    forward = root_rotmats[..., :, 2].mean(1)  # (B, 3)
+    yaw = torch.atan2(forward[:, 0], forward[:, 2])
+    return roma.rotvec_to_rotmat(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1))
+
+
+def low_pass(x, sigma: float):
+    """Gaussian smoothing over time of (B, L, ...) (edges replicated); sigma in frames, 0: x.
+
+    Quaternions must be sign-continuous; they are renormalised (the chordal mean).
+    """
+    if sigma <= 0:
+        return x
+    radius = int(3 * sigma)
+    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype) / sigma) ** 2)
+    flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
+    b, c, l = flat.shape
+    padded = F.pad(flat.reshape(b * c, 1, l), (radius, radius), mode="replicate")
+    out = F.conv1d(padded, (kernel / kernel.sum())[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
+    return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out
 
 
 def motion_encoding(joints, k: int, op: str):

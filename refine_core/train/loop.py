@@ -52,7 +52,7 @@ RECIPES = {
     "diffusion": Recipe("diffusion", "PoseDenoiser", "DiffusionConfig", "diffusion_loss", window=lambda c: c.window,
                         setup="fit_error_model", train=TrainConfig(steps=1200, batch=24, lr=2e-3, threads=1)),
     "ugcn": Recipe("ugcn", "UGCN", "UGCNConfig", "motion_loss", window=lambda c: c.window,
-                   train=TrainConfig(steps=1500, batch=16, lr=2e-3, threads=1)),
+                   train=TrainConfig(steps=1200, batch=16, lr=2e-3, threads=1)),
 }
 
 
