@@ -157,6 +157,14 @@ def test_track_selection_by_id_and_string(samples):
     assert read_motion(path, track="3").meta["track"] == 3  # as the CLI passes it
 
 
+def test_numpy_track_ids(tmp_path):
+    q = fs.random_quats(8, seed=40)
+    joblib.dump({np.int64(4): {"pose": fs._aa(q).reshape(8, 72), "pred_cam": np.zeros((8, 3))}}, tmp_path / "v.pkl")
+    m = read_motion(tmp_path / "v.pkl", track="4")
+    assert m.meta["track"] == 4 and type(m.meta["track"]) is int
+    assert m.meta["tracks"] == [{"id": 4, "frames": 8}]
+
+
 def test_longest_track_is_default_even_when_not_first(samples):
     m = read_motion(samples["wham_pkl"].path)
     assert m.meta["track"] == 1 and m.num_frames == 40

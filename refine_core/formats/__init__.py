@@ -21,6 +21,8 @@ has no translation and zeros are used), and when known gender, up_axis
 """
 import os
 
+import numpy as np
+
 from ..errors import BadInputError
 from .containers import load_container
 from .layouts import LAYOUTS, detect
@@ -45,7 +47,7 @@ def read_motion(path, track=None):
     container, obj = load_container(path)
     layout = _guarded("input", path, detect, obj, path)
     fmt = f"{layout.name}_{container}"
-    tracks = _guarded(fmt, path, layout.tracks, obj)
+    tracks = [(_plain(tid), int(n)) for tid, n in _guarded(fmt, path, layout.tracks, obj)]
     chosen = _select_track(tracks, track, path)
     motion = _guarded(fmt, path, layout.read, obj, chosen, path)
     motion.meta.update(source=path, format=fmt, track=chosen,
@@ -84,6 +86,11 @@ def describe(path, track=None):
 def _layout_description(fmt):
     name = fmt.rsplit("_", 1)[0]
     return next((layout.description for layout in LAYOUTS if layout.name == name), "")
+
+
+def _plain(tid):
+    """numpy scalar track ids (np.int64 keys) as Python values, for meta and JSON."""
+    return tid.item() if isinstance(tid, np.generic) else tid
 
 
 def _select_track(tracks, track, src):

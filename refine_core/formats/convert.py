@@ -112,7 +112,8 @@ def body_rotations(root, body, src, root_name, body_name):
     shape = np.shape(body)
     joints = {21: 21, 63: 21, 126: 21, 23: 23, 69: 23, 138: 23}.get(shape[1] if len(shape) >= 2 else None)
     if joints is None:
-        raise BadInputError(src, f"{body_name} has shape {shape}; expected (T, 63) (21 joints: SMPL-H/SMPL-X body) or (T, 69) (23 joints: SMPL)")
+        raise BadInputError(src, f"{body_name} has shape {shape}; expected (T, 63) (21 joints: SMPL-H/SMPL-X body) "
+                                 "or (T, 69) (23 joints: SMPL)")
     body_q = joint_quats(body, joints, src, body_name)
     if len(root_q) != len(body_q):
         raise BadInputError(src, f"{root_name} has {len(root_q)} frames but {body_name} has {len(body_q)}")

@@ -113,7 +113,8 @@ def _mapping_motion(obj, rotations, aa, src, consumed, derived, up_axis):
     fps, fps_assumed, fps_key = read_fps(obj, src)
     gender = read_string(obj.get("gender"))
     file_up = read_string(obj.get("up_axis"))
-    consumed = set(consumed) | {"trans", "betas", "up_axis", fps_key} | ({"gender"} if gender else set())
+    consumed = set(consumed) | {"trans", "betas", fps_key}
+    consumed |= {key for key, value in (("gender", gender), ("up_axis", file_up)) if value}
     extras, dropped = collect_extras(obj, consumed)
     for key, value in derived.items():
         extras.setdefault(key, value)
@@ -171,8 +172,9 @@ def _read_vibe(obj, track, src):
     """
     d = obj[track]
     rotations, aa = _rotations24(d["pose"], src, f"track {track} pose")
-    kp = d.get("joints2d")
-    kp = kp.astype(np.float64) if isinstance(kp, np.ndarray) and kp.ndim == 3 and kp.shape[2] == 3 and len(kp) == len(rotations) else None
+    kp = d.get("joints2d")  # the 2D tracker's (T, K, 3) keypoints, None with bbox tracking
+    usable = isinstance(kp, np.ndarray) and kp.ndim == 3 and kp.shape[2] == 3 and len(kp) == len(rotations)
+    kp = kp.astype(np.float64) if usable and kp.dtype.kind in "iuf" else None
     extras, dropped = collect_extras(d, {"pose", "betas"})
     meta = _meta(extras, dropped, True, True, None, "-Y")
     return _new_motion(rotations, aa, np.zeros((len(rotations), 3)), DEFAULT_FPS,
@@ -268,7 +270,10 @@ def _phalp_motion(rows, observed, names, times, track, src):
     smpl = [r.get("smpl") for r in rows]
     if not all(isinstance(s, Mapping) for s in smpl):
         raise BadInputError(src, f"track {track}: 'smpl' entries are not dicts of SMPL parameters")
-    stack = lambda key: np.stack([np.asarray(s[key]) for s in smpl])  # noqa: E731
+
+    def stack(key):
+        return np.stack([np.asarray(s[key]) for s in smpl])
+
     rotations, aa = body_rotations(stack("global_orient"), stack("body_pose"), src,
                                    f"track {track} smpl global_orient", f"track {track} smpl body_pose")
     betas = betas10(stack("betas"), src) if all("betas" in s for s in smpl) else None

@@ -96,7 +96,8 @@ def load_torch(path):
         text = str(exc)
         refused = re.search(r"GLOBAL ([\w.]+)", text)
         if refused:
-            raise BadInputError(path, f"refusing to unpickle {refused.group(1)}: PyTorch files are loaded with weights_only=True, which allows tensors and plain data only") from None
+            raise BadInputError(path, f"refusing to unpickle {refused.group(1)}: PyTorch files are loaded with "
+                                      "weights_only=True, which allows tensors and plain data only") from None
         raise BadInputError(path, f"not a readable PyTorch file ({_reason(exc)})") from None
 
 
