@@ -45,6 +45,8 @@ def joint_quats(value, joints, src, what):
     if arr.ndim < 2:
         raise BadInputError(src, f"{what} has shape {arr.shape}; expected one row per frame")
     t, tail = arr.shape[0], arr.shape[1:]
+    if t == 0:  # reshape(0, -1) below cannot infer a width
+        raise BadInputError(src, f"{what} has 0 frames; a motion needs at least one frame")
     bad = ~np.isfinite(arr.reshape(t, -1)).all(axis=1)
     if bad.any():
         raise BadInputError(src, f"{what} contains NaN or infinite values at frame(s) {frames_text(np.flatnonzero(bad))}")
