@@ -78,7 +78,9 @@ def _load_npz(path):
     except BadInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - zipfile/numpy errors are bad content
-        raise BadInputError(path, f"truncated or corrupt .npz ({_reason(exc)})") from None
+        # A cut zip has lost its member list, so .npz and PyTorch .pt look alike.
+        kind = ".npz or PyTorch .pt zip" if isinstance(exc, zipfile.BadZipFile) else ".npz"
+        raise BadInputError(path, f"truncated or corrupt {kind} ({_reason(exc)})") from None
 
 
 def _load_npy(path):
