@@ -28,6 +28,7 @@ class HPRConfig:
     chunk: int = 17  # N: frames per window (odd)
     hidden: int = 64
     affinity_channels: int = 24
+    trans_channels: int = 8  # our addition: the root translation gets its own affinity
     layer_norm: bool = True
 
 
@@ -52,21 +53,26 @@ class HPRNet(nn.Module):
             nn.Conv1d(in_channels, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
             nn.Conv1d(config.hidden, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
             # Linear last layer: a ReLU here would make every affinity non-negative.
-            nn.Conv1d(config.hidden, config.affinity_channels, 3, padding=1),
+            nn.Conv1d(config.hidden, config.affinity_channels + config.trans_channels, 3, padding=1),
         )
         n = config.chunk
         self.register_buffer("relative_position", (torch.arange(n) - n // 2).float() / (n // 2), persistent=False)
 
     def affinity(self, quats, trans):
-        """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> weights (B, N)."""
+        """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> pose and
+        translation weights, each (B, N) summing to 1 over the chunk."""
         b, n = quats.shape[:2]
         c = n // 2
         rel_trans = trans - trans[:, c:c + 1]
         features = torch.cat(
             [quats.reshape(b, n, -1), self.relative_position.expand(b, n)[..., None], rel_trans], dim=-1
         )
-        h = self.weight_regression(features.transpose(1, 2))  # (B, 24, N)
-        return torch.softmax(torch.einsum("bcn,bc->bn", h, h[:, :, c]), dim=-1)
+        h = self.weight_regression(features.transpose(1, 2))  # (B, 24 + 8, N)
+        # Depth jitter of the root wants wider smoothing than the joints: one
+        # softmax(H^T h_c) for the pose (the paper's) and one for translation.
+        pose, root = h.split([self.config.affinity_channels, self.config.trans_channels], dim=1)
+        return (torch.softmax(torch.einsum("bcn,bc->bn", pose, pose[:, :, c]), dim=-1),
+                torch.softmax(torch.einsum("bcn,bc->bn", root, root[:, :, c]), dim=-1))
 
     def forward(self, quats, trans):
         """Refine the centre frame of each chunk.
@@ -78,10 +84,10 @@ class HPRNet(nn.Module):
         # q and -q are one rotation: align every quaternion with the centre's.
         sign = torch.sign((quats * quats[:, c:c + 1]).sum(-1, keepdim=True))
         aligned = quats * torch.where(sign == 0, torch.ones_like(sign), sign)
-        w = self.affinity(aligned, trans)
+        w, w_trans = self.affinity(aligned, trans)
         mean = torch.einsum("bn,bnjk->bjk", w, aligned)
         refined = mean / mean.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-        return refined, torch.einsum("bn,bnk->bk", w, trans), w
+        return refined, torch.einsum("bn,bnk->bk", w_trans, trans), w
 
 
 def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Optional[Callable] = None):
@@ -106,32 +112,41 @@ def refine(motion: Motion, device: str = "cpu", progress=None, batch: int = 4096
     return tensors_to_motion(motion, q, t)
 
 
+def _pose_and_root(quats, trans, rest_joints):
+    """FK joints relative to the pelvis (what MPJPE measures) and the root translation."""
+    joints = joints_from_quats(quats, trans, rest_joints)
+    return joints - joints[..., :1, :], trans
+
+
 def joint_l1_loss(model: HPRNet, batch: dict, rest_joints) -> torch.Tensor:
-    """The paper's best setting: L1 between FK joints of the refined centre frame
-    and of the clean one (metres)."""
+    """The paper's loss: L1 between the refined centre frame's joints and the
+    clean ones (pelvis-relative, as evaluated), plus L1 on the root translation
+    (ours: the paper does not refine it)."""
     c = model.config.chunk // 2
     q, t, _ = model(batch["noisy_q"], batch["noisy_t"])
-    pred = joints_from_quats(q, t, rest_joints)
-    target = joints_from_quats(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
-    return (pred - target).abs().mean()
+    pred, pred_root = _pose_and_root(q, t, rest_joints)
+    target, target_root = _pose_and_root(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
+    return (pred - target).abs().mean() + (pred_root - target_root).abs().mean()
 
 
 def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: float = 1.0) -> torch.Tensor:
-    """The paper's L1 joint loss on three consecutive centre frames, plus an L1
-    loss on their joint acceleration (our addition, measured in
-    docs/methods/hpr.md): each centre frame is refined independently, so
-    without it neighbouring weights need not agree and the output jitters.
+    """``joint_l1_loss`` on three consecutive centre frames plus L1 on their
+    acceleration error (our addition, measured in docs/methods/hpr.md): each
+    centre frame is refined independently, so without it neighbouring weights
+    need not agree and the output jitters.
 
     batch windows are N + 2 frames long: chunks [0, N), [1, N + 1), [2, N + 2).
     """
     n = model.config.chunk
     q, t = batch["noisy_q"], batch["noisy_t"]
     b = q.shape[0]
-    chunks_q = torch.cat([q[:, k:k + n] for k in range(3)])
-    chunks_t = torch.cat([t[:, k:k + n] for k in range(3)])
-    rq, rt, _ = model(chunks_q, chunks_t)
-    pred = joints_from_quats(rq, rt, rest_joints).reshape(3, b, -1, 3).transpose(0, 1)
+    rq, rt, _ = model(torch.cat([q[:, k:k + n] for k in range(3)]), torch.cat([t[:, k:k + n] for k in range(3)]))
+    pred, pred_root = _pose_and_root(rq.reshape(3, b, -1, 4).transpose(0, 1), rt.reshape(3, b, 3).transpose(0, 1), rest_joints)
     c = slice(n // 2, n // 2 + 3)
-    target = joints_from_quats(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
-    accel = (pred[:, 0] - 2 * pred[:, 1] + pred[:, 2]) - (target[:, 0] - 2 * target[:, 1] + target[:, 2])
-    return (pred - target).abs().mean() + accel_weight * accel.abs().mean()
+    target, target_root = _pose_and_root(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
+
+    def accel(x):
+        return x[:, 0] - 2 * x[:, 1] + x[:, 2]
+
+    return ((pred - target).abs().mean() + (pred_root - target_root).abs().mean()
+            + accel_weight * ((accel(pred) - accel(target)).abs().mean() + (accel(pred_root) - accel(target_root)).abs().mean()))
