@@ -82,3 +82,24 @@ def markdown(rows) -> str:
             f"{fps} | {r['params']} |"
         )
     return "\n".join(lines)
+
+
+def results_page(rows, command: str) -> str:
+    """docs/results.md: the table with the command, the machine and the date."""
+    import datetime
+    import os
+    import platform
+
+    import torch
+
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({'CUDA' if torch.cuda.is_available() else 'CPU'})"
+    return (
+        "# Measured results\n\n"
+        f"Command: `{command}`  \nMachine: {machine}  \nDate: {datetime.date.today().isoformat()}\n\n"
+        "Validation split (CMU subjects 001 and 007, 30 fps) corrupted by each noise preset with seed 0\n"
+        "(refine_core.train.noise); MPJPE and PA-MPJPE in mm, accel error and accel in mm/frame^2\n"
+        "(pelvis-aligned FK joints, DESIGN.md section 6); MPJPE corrupted: frames hit by a spike or an\n"
+        "occlusion burst only; frames/s: refinement alone on this machine, clip by clip. Classical\n"
+        "filters use the parameters tuned on the training split (refine_core/weights/classical.json).\n\n"
+        + markdown(rows) + "\n"
+    )

@@ -106,6 +106,10 @@ def cmd_bench(args):
     log = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
     rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, log=log)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    if args.write:
+        from .bench import results_page
+
+        Path(args.write).write_text(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]])))
     return EXIT_OK
 
 
@@ -178,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", help="methods to run (default: every available one)")
     p.add_argument("--presets", nargs="+", help="noise presets (default: mild vibe_like heavy)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="train a learned method and write its weights file")
