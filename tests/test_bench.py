@@ -1,0 +1,39 @@
+"""The benchmark that judges every method: rows, metrics, the tuned classical filters."""
+import json
+
+import numpy as np
+import pytest
+
+from refine_core.bench import PRESETS, corrupted_clips, markdown, run_bench, score
+from refine_core.refiners import METHODS, WEIGHTS_DIR
+from refine_core.train.data import data_root
+
+pytestmark = pytest.mark.skipif(not data_root().is_dir(), reason="CMU data folder (../shared/data) not found")
+
+
+def test_bench_rows_and_table():
+    rows = run_bench(methods=["gaussian", "butterworth"], presets=["vibe_like"], quick=True)
+    assert [r["method"] for r in rows] == ["noisy input", "gaussian", "butterworth"]
+    noisy = rows[0]
+    for row in rows[1:]:
+        assert row["accel_error"] < 0.5 * noisy["accel_error"]
+        assert row["fps"] > 0 and np.isfinite(row["mpjpe"]) and np.isfinite(row["mpjpe_corrupted"])
+    table = markdown(rows)
+    assert table.count("\n") == 4 and "| vibe_like | gaussian |" in table
+
+
+def test_corruption_is_fixed_by_seed():
+    from refine_core.train.data import load_cmu
+
+    clips = load_cmu(split="val")[:2]
+    a, b = corrupted_clips(clips, "vibe_like", 0), corrupted_clips(clips, "vibe_like", 0)
+    assert all(np.array_equal(x[1].rotations, y[1].rotations) for x, y in zip(a, b))
+    assert score(a)["accel_error"] == score(b)["accel_error"]
+
+
+def test_classical_parameters_were_tuned_on_the_training_split():
+    tuned = json.loads((WEIGHTS_DIR / "classical.json").read_text())
+    assert tuned["split"] == "train"
+    for name, entry in tuned["methods"].items():
+        assert METHODS[name].defaults == entry["params"]
+    assert set(PRESETS) == {"mild", "vibe_like", "heavy"}
