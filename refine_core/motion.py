@@ -42,7 +42,11 @@ class Motion:
     @classmethod
     def from_axis_angle(cls, poses, trans, fps, **kwargs) -> "Motion":
         """poses (T, 72) or (T, 24, 3) axis-angle; trans (T, 3)."""
-        poses = np.asarray(poses, dtype=np.float64).reshape(len(poses), NUM_JOINTS, 3)
+        poses = np.asarray(poses, dtype=np.float64)
+        if poses.shape[1:] not in ((NUM_JOINTS * 3,), (NUM_JOINTS, 3)):
+            source = kwargs.get("meta", {}).get("source")
+            raise BadInputError(source, f"axis-angle poses have shape {poses.shape}, expected (T, 72) or (T, 24, 3)")
+        poses = poses.reshape(len(poses), NUM_JOINTS, 3)
         motion = cls(axis_angle_to_quat(poses), np.asarray(trans, dtype=np.float64), float(fps), **kwargs)
         motion.meta["source_axis_angle"] = poses.reshape(len(poses), NUM_JOINTS * 3).copy()
         return motion
@@ -96,7 +100,7 @@ class Motion:
         fps = self.fps
         if fps is None or not np.isfinite(fps) or fps <= 0:
             raise BadInputError(source, f"frame rate must be a positive number, got {fps}")
-        norms = np.linalg.norm(rot, axis=-1)
+        norms = _quat_norms(rot)
         if np.any(norms < 1e-6):
             raise BadInputError(source, f"zero-length rotation quaternion at frame(s) {_frames(np.flatnonzero((norms < 1e-6).any(axis=1)))}")
         if self.betas is not None and not np.all(np.isfinite(self.betas)):
@@ -135,6 +139,19 @@ def resample(motion: Motion, fps: float) -> Motion:
     kp = None if motion.keypoints_2d is None else motion.keypoints_2d[np.where(w < 0.5, i0, i1)]
     meta = dict(motion.meta, resampled_from_fps=motion.fps)
     return motion.replace(rotations=rot, trans=trans, fps=fps, keypoints_2d=kp, meta=meta)
+
+
+def _quat_norms(rot: np.ndarray) -> np.ndarray:
+    """(..., 4) -> (...) lengths; components beyond ~1e154 overflow the plain
+    sum of squares to inf (which would normalise them to zero), so those rows
+    are scaled by their largest component first."""
+    norms = np.linalg.norm(rot, axis=-1)
+    big = ~np.isfinite(norms)
+    if big.any():
+        r = rot[big]
+        scale = np.abs(r).max(axis=-1, keepdims=True)
+        norms[big] = scale[:, 0] * np.linalg.norm(r / scale, axis=-1)
+    return norms
 
 
 def _frames(idx, limit=5):
