@@ -1,0 +1,81 @@
+"""Every learned refiner with its shipped weights: the properties all of them owe.
+
+Method-specific behaviour (the paper's pieces) is tested in test_<method>.py.
+"""
+import numpy as np
+import pytest
+
+from refine_core.metrics import evaluate
+from refine_core.refiners import METHODS, refine
+from refine_core.refiners.common import load_model
+from refine_core.synthetic import walking_motion
+from refine_core.train import noise
+from refine_core.train.data import data_root, load_cmu
+from refine_core.train.loop import RECIPES, train_method
+
+LEARNED = [name for name, m in METHODS.items() if m.kind == "learned"]
+
+
+def needs_weights(name):
+    if not METHODS[name].available:
+        pytest.skip(f"no trained weights: run python -m refine_core train {name}")
+
+
+@pytest.fixture(scope="module")
+def clip_pair():
+    """A real validation clip (CMU 001_01, 600 frames) and its vibe_like corruption."""
+    if not data_root().is_dir():
+        pytest.skip("CMU data folder (../shared/data) not found")
+    clean = load_cmu(split="val")[0].slice(0, 600)
+    noisy, _ = noise.corrupt(clean, "vibe_like", 3)
+    return clean, noisy
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_refines_a_real_noisy_clip(name, clip_pair):
+    needs_weights(name)
+    clean, noisy = clip_pair
+    out = refine(noisy, name, device="cpu")
+    assert out.num_frames == noisy.num_frames
+    assert np.allclose(np.linalg.norm(out.rotations, axis=-1), 1.0, atol=1e-6)
+    changed = ~np.all(np.isclose(out.rotations, noisy.rotations), axis=(1, 2))
+    assert changed.all(), "every frame is refined, none copied"
+    before, after = evaluate(noisy, clean), evaluate(out, clean)
+    assert after["accel_error"] < 0.5 * before["accel_error"], (before, after)
+    assert after["mpjpe"] < before["mpjpe"] + 0.5, (before, after)
+
+
+@pytest.mark.parametrize("name", LEARNED)
+@pytest.mark.parametrize("frames", [3, 5])
+def test_short_motions_keep_their_shape(name, frames):
+    needs_weights(name)
+    out = refine(walking_motion(frames), name, device="cpu")
+    assert out.rotations.shape == (frames, 24, 4) and out.trans.shape == (frames, 3)
+    assert np.all(np.isfinite(out.rotations)) and np.all(np.isfinite(out.trans))
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_deterministic_and_range_respected(name, clip_pair):
+    needs_weights(name)
+    _, noisy = clip_pair
+    part = noisy.slice(0, 240)
+    a = refine(part, name, device="cpu", frame_range=(60, 180), blend=4)
+    b = refine(part, name, device="cpu", frame_range=(60, 180), blend=4)
+    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.trans, b.trans)
+    outside = np.r_[0:60, 181:240]
+    assert np.array_equal(a.rotations[outside], part.rotations[outside])
+
+
+@pytest.mark.parametrize("name", [n for n in LEARNED if n in RECIPES])
+def test_training_smoke(name, tmp_path):
+    """Three training steps write a checkpoint that loads back into the model."""
+    if not data_root().is_dir():
+        pytest.skip("CMU data folder (../shared/data) not found")
+    info = train_method(name, out=tmp_path / "m.pt", clips=load_cmu(split="train")[:3], steps=3, log=lambda *_: None)
+    assert np.isfinite(info["final_loss"])
+    recipe = RECIPES[name]
+    import importlib
+
+    module = importlib.import_module(f"refine_core.refiners.{recipe.module}")
+    model, _, stored = load_model(tmp_path / "m.pt", getattr(module, recipe.model), getattr(module, recipe.config))
+    assert stored["method"] == name and not model.training
