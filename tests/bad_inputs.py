@@ -350,3 +350,18 @@ def run_cli(case: Case, folder) -> CliResult:
     finally:
         release(folder)
     return CliResult(src, out, r.returncode, r.stderr, r.stdout, written, (folder / MARKER).exists())
+
+
+def problems(case: Case, r: CliResult) -> str:
+    """'' if the case did what the corpus expects, else what went wrong."""
+    if r.payload_ran:
+        return "PAYLOAD RAN"
+    if case.stage == "ok":
+        return "" if r.code == 0 and r.output_written else f"expected success, got exit {r.code}"
+    lines = r.stderr.strip().splitlines()
+    named = r.output if case.stage == "output" else r.input
+    found = [msg for bad, msg in (
+        (r.code != 2, f"exit {r.code}, expected 2"), (len(lines) != 1, f"{len(lines)} stderr lines"),
+        (str(named) not in r.message, "file not named"), (case.expect not in r.message, "problem not stated"),
+        (r.output_written, "output written")) if bad]
+    return "; ".join(found)

@@ -45,6 +45,7 @@ def test_bad_input_exits_2_with_one_line_and_no_output(results, name):
     assert case.expect in lines[0]
     assert not r.output_written
     assert not r.payload_ran
+    assert bi.problems(case, r) == ""  # the report tool's check agrees
 
 
 @pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.stage == "ok"])
