@@ -95,3 +95,11 @@ def refine_sequence(model_fn, motion: Motion, window: int, stride: int, device="
             outputs[part] = torch.cat([q.reshape(len(w), window, -1), t], dim=-1)
     merged = overlap_average(outputs, starts, len(flat))
     return tensors_to_motion(motion, merged[:, :-3].reshape(-1, 24, 4), merged[:, -3:])
+
+
+def gaussian_weights(sigma: float, radius: int, device="cpu") -> torch.Tensor:
+    """(2 radius + 1,) normalised Gaussian weights over frame offsets -radius..radius
+    (sigma in frames): a fixed low-pass that learned corrections can start from."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    w = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return w / w.sum()

@@ -11,8 +11,9 @@ is read three ways, as in the paper's Figure 2:
 2. Initial regressor: f becomes 25 disentangled hidden states (24 joint
    rotations + root translation; SMPL's shape and the camera have no
    counterpart here), and an MLP over all of them regresses the initial
-   estimate Phi_init as a correction of the noisy centre frame (the input
-   already is a stage-one estimate; the paper regresses from image features).
+   estimate Phi_init as a correction of a fixed Gaussian-weighted mean of the
+   window's poses (sigma 2 frames; the input already is a stage-one estimate,
+   the paper regresses from image features).
 3. Local Temporal Encoder: a bidirectional recurrent encoder over the
    L = 5 nearest frames: a history GRU runs over frames 0..tau, a future GRU
    over frames L-1..tau, and a linear layer joins their last states into
@@ -20,7 +21,7 @@ is read three ways, as in the paper's Figure 2:
 4. Recurrent Refinement Module: 25 GRUs, one per joint plus the root
    translation, hidden states initialised with the regressor's hidden
    states. Each of L_iter = 5 iterations builds the feedback signal
-   s_l = [m, Phi_l, scaled Phi_l - Phi_noisy] (eq. 8 without the image
+   s_l = [m, Phi_l, scaled Phi_l - Phi_base] (eq. 8 without the image
    features sampled at projected markers and the bounding-box vector: m
    stands for the local features),
    updates every GRU (eqs. 1-4 in the paper's form) and adds each GRU's
@@ -42,7 +43,7 @@ from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
 from ..windows import centered_windows, chunked
 from ..kinematics import fk_positions_torch
-from .common import load_model, motion_tensors, tensors_to_motion
+from .common import gaussian_weights, load_model, motion_tensors, tensors_to_motion
 
 NUM_JOINTS = 24
 NUM_PARAMS = NUM_JOINTS + 1  # one GRU per joint rotation, one for the root translation
@@ -64,6 +65,7 @@ class TARConfig:
     gamma: float = 0.85
     trans_scale: float = 10.0  # metres -> network units
     change_scale: float = 20.0  # weight of the rotations' difference from the centre frame among the inputs
+    base_sigma: float = 2.0  # frames: Phi_init corrects a Gaussian-weighted mean of the window (0: the centre frame)
     lambda_3d: float = 100.0  # joint term of L_l (metres^2, so x100 ~ decimetres^2)
     lambda_smpl: float = 1.0  # rotation term of L_l (rotation matrices)
     accel_weight: float = 10.0  # acceleration term of L_l (metres, unsquared; our addition)
@@ -144,7 +146,7 @@ class TAR(nn.Module):
         self.local_encoder = LocalTemporalEncoder(c)
         self.grus = DisentangledGRUs(NUM_PARAMS, c.local_dim + 2 * POSE_CHANNELS, c.hidden)
         self.step_weight = nn.Parameter(torch.zeros(NUM_PARAMS, c.hidden, 6))  # 25 regressors; the root uses 3 outputs
-        # Zero last layers: before training every estimate is the noisy centre frame.
+        # Zero last layers: before training every estimate is the base (``base``).
         nn.init.zeros_(self.initial_regressor[-1].weight)
         nn.init.zeros_(self.initial_regressor[-1].bias)
 
@@ -165,18 +167,26 @@ class TAR(nn.Module):
         x = torch.cat([poses[..., :-3], change, rel], dim=-1)
         f = self.global_encoder(x)
         h = torch.tanh(self.to_hidden(f)).view(-1, NUM_PARAMS, c.hidden)
-        noisy = torch.cat([poses[:, tau, :-3], torch.zeros_like(rel[:, tau])], dim=-1)
-        phi = noisy + self.initial_regressor(h.flatten(1))
+        base = self.base(torch.cat([poses[..., :-3], rel], dim=-1))
+        phi = base + self.initial_regressor(h.flatten(1))
         half = c.local // 2
         m = self.local_encoder(x[:, tau - half:tau + half + 1])
         estimates = [phi]
         for _ in range(c.iterations):
-            s = torch.cat([m, phi, (phi - noisy) * c.change_scale], dim=-1)
+            s = torch.cat([m, phi, (phi - base) * c.change_scale], dim=-1)
             h = self.grus(s, h)
             step = torch.einsum("bnh,nhk->bnk", h, self.step_weight)
             phi = phi + torch.cat([step[:, :NUM_JOINTS].flatten(1), step[:, NUM_JOINTS, :3]], dim=-1)
             estimates.append(phi)
         return estimates
+
+    def base(self, x):
+        """(B, T, 147) 6D rotations + scaled translation offsets -> (B, 147): the
+        centre frame, or the window's Gaussian-weighted mean (``base_sigma``)."""
+        tau = x.shape[1] // 2
+        if self.config.base_sigma <= 0:
+            return x[:, tau]
+        return torch.einsum("btc,t->bc", x, gaussian_weights(self.config.base_sigma, tau, x.device))
 
     def root_trans(self, phi, trans_centre):
         """phi (B, 147), noisy centre translation (B, 3) -> root translation (B, 3) metres."""

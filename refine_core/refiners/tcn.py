@@ -14,9 +14,11 @@ L refined frames. Training adds Gaussian noise to the inputs
 the paper's key finding.
 
 Adapted to our input: the paper regresses joint coordinates; we regress a
-correction of each joint's 6D rotation (composed by Gram-Schmidt) and of
-the root translation, and the output layer starts at zero, so the untrained
-network is the identity. The loss is the paper's MPJPE on FK joints, plus an
+correction of each joint's 6D rotation (then Gram-Schmidt) and of the root
+translation, added to a fixed Gaussian low-pass of the input (sigma 2
+frames; the network also sees the raw input and can restore what the filter
+cuts). The output layer starts at zero, so the untrained network is that
+low-pass. The loss is the paper's MPJPE on FK joints, plus an
 optional acceleration term (``accel_weight``, our addition; see docs/methods/tcn.md).
 """
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from torch import nn
 from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
 from ..windows import chunked, pad_edges
-from .common import joints_from_quats, load_model, motion_tensors, tensors_to_motion
+from .common import gaussian_weights, joints_from_quats, load_model, motion_tensors, tensors_to_motion
 
 NUM_JOINTS = 24
 POSE_CHANNELS = NUM_JOINTS * 6 + 3  # 6D rotations + root displacement (the output)
@@ -45,6 +47,7 @@ class TCNConfig:
     trans_scale: float = 10.0  # metres -> network units for root displacement
     residual: bool = True  # rotations as a correction of the noisy frame (else regressed, as in the paper)
     change_scale: float = 20.0  # weight of the 6D frame-to-frame change among the inputs
+    base_sigma: float = 2.0  # frames: corrections apply to a Gaussian low-pass of the input (0: the raw input)
     accel_weight: float = 2.0  # weight of the acceleration loss term (our addition; 0: the paper's MPJPE only)
 
     @property
@@ -113,11 +116,25 @@ class TCN(nn.Module):
         out = self.output_layer(self.blocks(self.input_layer(x))).transpose(1, 2)  # (B, L', C_in)
         n = out.shape[1]
         refined6d = out[..., :NUM_JOINTS * 6].reshape(-1, n, NUM_JOINTS, 3, 2)
+        base6d, base_t = self.base(rot6d, trans, pad, n)
         if self.config.residual:
-            refined6d = refined6d + rot6d[:, pad:pad + n]
+            refined6d = refined6d + base6d
         q = roma.rotmat_to_unitquat(roma.special_gramschmidt(refined6d))
-        t = trans[:, pad:pad + n] + out[..., NUM_JOINTS * 6:] / self.config.trans_scale
+        t = base_t + out[..., NUM_JOINTS * 6:] / self.config.trans_scale
         return q, t
+
+    def base(self, rot6d, trans, pad: int, n: int):
+        """What the corrections apply to, for frames pad .. pad + n - 1: the input,
+        or its Gaussian low-pass (``base_sigma`` frames; 6D averaged, so no
+        quaternion signs matter). Returns (6D (B, n, 24, 3, 2), trans (B, n, 3))."""
+        sigma = self.config.base_sigma
+        if sigma <= 0:
+            return rot6d[:, pad:pad + n], trans[:, pad:pad + n]
+        radius = min(pad, int(3 * sigma + 0.5))
+        w = gaussian_weights(sigma, radius, rot6d.device)
+        x = torch.cat([rot6d.flatten(2), trans], dim=-1)[:, pad - radius:pad + n + radius]
+        smooth = x.unfold(1, 2 * radius + 1, 1) @ w  # (B, n, C)
+        return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 3, 2), smooth[..., -3:]
 
 
 def refine(motion: Motion, device: str = "cpu", progress=None, chunk: int = 8192) -> Motion:
