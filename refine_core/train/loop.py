@@ -54,7 +54,7 @@ RECIPES = {
     "ugcn": Recipe("ugcn", "UGCN", "UGCNConfig", "motion_loss", window=lambda c: c.window,
                    train=TrainConfig(steps=1200, batch=16, lr=2e-3, threads=1)),
     "tcn": Recipe("tcn", "TCN", "TCNConfig", "mpjpe_loss", window=lambda c: c.out_frames + c.receptive_field - 1,
-                  train=TrainConfig(steps=1500, batch=16, lr=1e-3, threads=1, refresh_every=100),
+                  train=TrainConfig(steps=1200, batch=16, lr=1e-3, threads=1, refresh_every=100),
                   pairs=PairConfig(extra_white_noise_deg=1.0)),
     "tar": Recipe("tar", "TAR", "TARConfig", "iteration_loss", window=lambda c: c.window + 2,
                   train=TrainConfig(steps=2000, batch=64, lr=1e-3, threads=1, refresh_every=100)),
