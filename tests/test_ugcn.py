@@ -13,6 +13,10 @@ from refine_core.train.augment import rotate_yaw
 from refine_core.train.loop import train_method
 
 torch.set_num_threads(1)
+# Measured with the shipped weights on this clip (seeds 3, 4): accel error 0.28, 0.26 of the
+# noisy input's; MPJPE 0.86, 0.72 of it.
+ACCEL_RATIO = 0.4
+MPJPE_RATIO = 0.95
 ROOT = data.data_root()
 needs_data = pytest.mark.skipif(not ROOT.is_dir(), reason=f"CMU BVH data not found at {ROOT} (set {data.DATA_ENV})")
 needs_weights = pytest.mark.skipif(not METHODS["ugcn"].available,
