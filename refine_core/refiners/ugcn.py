@@ -41,7 +41,7 @@ from torch import nn
 from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
 from ..skeleton import NUM_JOINTS, PARENTS
-from .common import joints_from_quats, load_model, refine_sequence
+from .common import gaussian_weights, joints_from_quats, load_model, refine_sequence
 
 IN_FEATURES = 6 + 3  # per node: local rotation (6D) + window-relative FK position (m)
 
@@ -203,11 +203,11 @@ def low_pass(x, sigma: float):
     if sigma <= 0:
         return x
     radius = int(3 * sigma)
-    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype) / sigma) ** 2)
+    kernel = gaussian_weights(sigma, radius, x.device).to(x.dtype)
     flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
     b, c, l = flat.shape
     padded = F.pad(flat.reshape(b * c, 1, l), (radius, radius), mode="replicate")
-    out = F.conv1d(padded, (kernel / kernel.sum())[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
+    out = F.conv1d(padded, kernel[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
     return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out
 
 
@@ -230,6 +230,7 @@ def scaled_intervals(config: UGCNConfig, fps: float) -> list:
 def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
     """L_rec + lambda L_motion (metres, m^2) on a batch of (noisy, clean) windows.
 
+    L_rec: L1 of pelvis-relative FK joints plus L1 of the pelvis position.
     Both terms are means over frames and joints of a vector L1 norm; the
     motion term is averaged over the interval set.
     """
@@ -237,7 +238,10 @@ def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
     q, t = model(batch["noisy_q"], batch["noisy_t"], rest_joints)
     pred = joints_from_quats(q, t, rest_joints)
     gt = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
-    loss = (pred - gt).abs().sum(-1).mean()
+    # The paper's poses are root-relative: with the root's error (mostly depth
+    # drift) in every joint's L1, its sign would drown the pose's gradient.
+    rel = lambda j: j - j[:, :, :1]
+    loss = (rel(pred) - rel(gt)).abs().sum(-1).mean() + (pred[:, :, 0] - gt[:, :, 0]).abs().sum(-1).mean()
     if cfg.motion_op != "none" and cfg.motion_weight > 0:
         ks = scaled_intervals(cfg, cfg.train_fps)
         l_motion = sum((motion_encoding(pred, k, cfg.motion_op) - motion_encoding(gt, k, cfg.motion_op)).abs().sum(-1).mean()
