@@ -46,18 +46,14 @@ class ArgumentError(Exception):
 
 # ---------------------------------------------------------------- arguments
 def build_parser() -> argparse.ArgumentParser:
+    from ..refine_core.cli import add_refine_options
+
     p = argparse.ArgumentParser(
         prog="batch.py", description="Refine SMPL motion files headless through Blender.",
         epilog="Frames are 0-based rows of each file, inclusive. Exit codes: 0 all ok, 3 any failed, 2 bad arguments.")
     p.add_argument("inputs", nargs="+", metavar="IN", help="motion files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--method", required=True, help="refinement method (see `python -m refine_core methods`)")
-    p.add_argument("--start", type=int, default=None, help="first row to refine (default 0)")
-    p.add_argument("--end", type=int, default=None, help="last row to refine, inclusive (default: the last)")
-    p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
-    p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+    add_refine_options(p)
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--plots", action="store_true", help="write <name>_accel.png (before/after graph) per input")
     p.add_argument("--save-blend", action="store_true", help="write <name>_refined.blend per input")

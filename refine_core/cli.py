@@ -147,6 +147,17 @@ def _json_default(obj):
     return str(obj)
 
 
+def add_refine_options(p: argparse.ArgumentParser):
+    """The refinement options shared by ``refine`` and the batch (addon/batch.py)."""
+    p.add_argument("--method", required=True, help="method name (`python -m refine_core methods` lists them)")
+    p.add_argument("--start", type=int, default=None, help="first frame (0-based row, inclusive; default 0)")
+    p.add_argument("--end", type=int, default=None, help="last frame (0-based row, inclusive; default: the last)")
+    p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
+    p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refine-motion", description="Refine noisy SMPL body motion.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,14 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refine", help="refine a motion file", epilog="methods: see `refine-motion methods`")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--method", required=True, help="a method name, or `list` to list them")
-    p.add_argument("--start", type=int, default=None, help="first frame (0-based row, inclusive)")
-    p.add_argument("--end", type=int, default=None, help="last frame (0-based row, inclusive)")
-    p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
-    p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_refine_options(p)
     p.add_argument("--track", default=None, help="track/person id for multi-track files (default: longest)")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
     p.set_defaults(func=cmd_refine)
 
     p = sub.add_parser("info", help="what a motion file holds")
