@@ -55,6 +55,7 @@ class DiffusionConfig:
     sampling_steps: int = 2  # K DDIM steps at inference
     forward_noise: str = "conditional"  # or "paired": the real error y - x0 (ablation)
     fk_weight: float = 1.0  # weight of the FK joint L1 (metres) added to the error MSE
+    accel_weight: float = 30.0  # weight of the L1 on FK joint accelerations (metres / frame^2)
 
 
 # ------------------------------------------------------------ features
@@ -240,8 +241,11 @@ def fit_error_model(model: PoseDenoiser, pairs, refreshes: int = 3):
 
 
 def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tensor:
-    """Eq. 7: MSE between predicted and drawn error (normalised), plus the FK joint
-    L1 (metres) of the implied clean motion when ``fk_weight`` > 0."""
+    """Eq. 7: MSE between predicted and drawn error (normalised), plus L1 on the FK
+    joints (metres) of the implied clean motion and on their accelerations.
+
+    Why the acceleration term: the error's variance is mostly bias, so the MSE
+    barely weighs the frame-to-frame jitter that the accel error measures."""
     cfg = model.config
     x0, y, origin = window_features(batch)
     if cfg.forward_noise == "conditional":
@@ -252,12 +256,18 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
     x_t = model.schedule.q_sample(x0, error, t)
     pred = model(x_t, y, t)
     loss = F.mse_loss(pred, error / model.error_model.err_std)
-    if cfg.fk_weight > 0:
+    if cfg.fk_weight > 0 or cfg.accel_weight > 0:
         x0_hat = model.schedule.predict_x0(x_t, pred * model.error_model.err_std, t)
         joints = fk_positions_torch(to_rotmats(x0_hat), to_trans(x0_hat, origin), rest_joints)
         target = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
         loss = loss + cfg.fk_weight * (joints - target).abs().mean()
+        loss = loss + cfg.accel_weight * (second_difference(joints) - second_difference(target)).abs().mean()
     return loss
+
+
+def second_difference(x: torch.Tensor) -> torch.Tensor:
+    """(B, L, ...) -> (B, L - 2, ...) accelerations along time."""
+    return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
 
 
 # ------------------------------------------------------------ inference
