@@ -230,7 +230,8 @@ def scaled_intervals(config: UGCNConfig, fps: float) -> list:
 def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
     """L_rec + lambda L_motion (metres, m^2) on a batch of (noisy, clean) windows.
 
-    L_rec: L1 of pelvis-relative FK joints plus L1 of the pelvis position.
+    L_rec: L1 of FK joints, root translation included (a root-relative L_rec
+    plus a separate root term measured no better: docs/methods/ugcn.md).
     Both terms are means over frames and joints of a vector L1 norm; the
     motion term is averaged over the interval set.
     """
@@ -238,10 +239,7 @@ def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
     q, t = model(batch["noisy_q"], batch["noisy_t"], rest_joints)
     pred = joints_from_quats(q, t, rest_joints)
     gt = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
-    # The paper's poses are root-relative: with the root's error (mostly depth
-    # drift) in every joint's L1, its sign would drown the pose's gradient.
-    rel = lambda j: j - j[:, :, :1]
-    loss = (rel(pred) - rel(gt)).abs().sum(-1).mean() + (pred[:, :, 0] - gt[:, :, 0]).abs().sum(-1).mean()
+    loss = (pred - gt).abs().sum(-1).mean()
     if cfg.motion_op != "none" and cfg.motion_weight > 0:
         ks = scaled_intervals(cfg, cfg.train_fps)
         l_motion = sum((motion_encoding(pred, k, cfg.motion_op) - motion_encoding(gt, k, cfg.motion_op)).abs().sum(-1).mean()
