@@ -18,9 +18,15 @@ to the window's mean pelvis position (so the root translation is seen too).
   stage that brings every upsampling output to full resolution and fuses
   them (sum of 1x1 projections).
 - ST-GCN regressor: per joint a 6D rotation correction, composed on the
-  right of the input rotation (in the joint's own frame, as the estimator
-  error), and on the pelvis node a root translation correction. The heads
-  start at zero, so an untrained model returns its input.
+  right (in the joint's own frame, as the estimator error), and on the
+  pelvis node a root translation correction. The corrections apply to a
+  fixed Gaussian low-pass of the input (``base_sigma``): corrections of the
+  raw input would have to reproduce its per-frame jitter exactly to cancel
+  it. The heads start at zero, so an untrained model returns that base.
+
+Node features are seen from the window's mean heading (a turn about +Y) and
+mean pelvis position, so a motion turned about the vertical is refined the
+same, turned.
 
 Loss: L = L_rec + lambda L_motion. L_rec is the L1 distance between FK
 joints of the output and of the clean motion; L_motion is the L1 distance
