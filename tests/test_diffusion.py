@@ -71,24 +71,6 @@ def test_refines_a_real_clip(val_pair):
     assert after["mpjpe"] < before["mpjpe"]
 
 
-@needs_weights
-@pytest.mark.parametrize("frames", [3, 5])
-def test_short_motions(val_pair, frames):
-    _, noisy = val_pair
-    short = noisy.slice(10, 10 + frames)
-    out = diffusion.refine(short)
-    assert out.rotations.shape == (frames, 24, 4) and out.trans.shape == (frames, 3)
-    assert np.isfinite(out.rotations).all() and np.isfinite(out.trans).all()
-
-
-@needs_weights
-def test_deterministic(val_pair):
-    _, noisy = val_pair
-    part = noisy.slice(0, 200)
-    a, b = diffusion.refine(part), diffusion.refine(part)
-    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.trans, b.trans)
-
-
 def test_training_smoke(tmp_path):
     from refine_core.train.loop import train_method
 

@@ -163,7 +163,7 @@ def test_full_build_lists_the_wheels():
     carries the runtime wheels for its platform and lists exactly those."""
     zip_path = ROOT / "dist" / ZIP_NAME
     if not zip_path.is_file():
-        pytest.skip(f"no full build in dist/ (run: .venv/bin/python tools/build_extension.py --platforms linux-x64)")
+        pytest.skip("no full build in dist/ (run: .venv/bin/python tools/build_extension.py --platforms linux-x64)")
     zf = zipfile.ZipFile(zip_path)
     generated = tomllib.loads(zf.read("blender_manifest.toml").decode())["build"]["generated"]
     if not generated["wheels"]:

@@ -6,11 +6,9 @@ import torch
 from refine_core.metrics import evaluate
 from refine_core.refiners import METHODS, refine
 from refine_core.refiners import ugcn
-from refine_core.refiners.common import load_model
 from refine_core.synthetic import walking_motion
 from refine_core.train import data, noise
 from refine_core.train.augment import rotate_yaw
-from refine_core.train.loop import train_method
 
 torch.set_num_threads(1)
 # Measured with the shipped weights on this clip (seeds 3, 4): accel error 0.28, 0.26 of the
@@ -94,28 +92,3 @@ def test_refines_real_validation_clip(val_clip):
     assert np.all(np.abs(out.rotations - noisy.rotations).max(axis=(1, 2)) > 0)
     assert after["accel_error"] < ACCEL_RATIO * before["accel_error"], (before, after)
     assert after["mpjpe"] < MPJPE_RATIO * before["mpjpe"], (before, after)
-
-
-@needs_weights
-@pytest.mark.parametrize("frames", [3, 5])
-def test_short_motions(frames):
-    motion = walking_motion(frames, fps=30.0, seed=2)
-    out = refine(motion, "ugcn", device="cpu")
-    assert out.rotations.shape == (frames, 24, 4) and out.trans.shape == (frames, 3)
-    assert np.all(np.isfinite(out.rotations))
-
-
-@needs_weights
-def test_deterministic():
-    motion = walking_motion(150, fps=30.0, seed=4)
-    a, b = refine(motion, "ugcn", device="cpu"), refine(motion, "ugcn", device="cpu")
-    np.testing.assert_array_equal(a.rotations, b.rotations)
-    np.testing.assert_array_equal(a.trans, b.trans)
-
-
-def test_training_smoke(tmp_path):
-    clips = [walking_motion(120, fps=30.0, seed=s) for s in range(3)]
-    info = train_method("ugcn", out=tmp_path / "m.pt", clips=clips, steps=3, log=lambda *_: None)
-    assert np.isfinite(info["final_loss"])
-    model, config, recipe = load_model(tmp_path / "m.pt", ugcn.UGCN, ugcn.UGCNConfig)
-    assert isinstance(model, ugcn.UGCN) and recipe["train"]["steps"] == 3
