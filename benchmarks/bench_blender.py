@@ -107,7 +107,7 @@ def main(argv=None):
     t_insert = bench_keyframe_insert(motion, m)
     rows = [
         (f"import operator, {n} frames (file read + armature + keys)", t_op, "goal < 1 s"),
-        (f"  of which armature + keys (fast path)", t_build, ""),
+        ("  of which armature + keys (fast path)", t_build, ""),
         (f"write back {n} refined frames (foreach_set)", t_write, "goal < 0.5 s"),
         (f"read {n} frames of keys into a Motion", t_read, ""),
         (f"refine_object, butterworth, {n} frames (all steps)", t_refine, ""),
