@@ -129,13 +129,18 @@ def test_import_with_smpl_model_builds_skinned_mesh(blender, motion_file, tmp_pa
 
 
 # ---------------------------------------------------------------- refine
-def test_refine_range_undo_restore(blender, motion_file):
+@pytest.mark.parametrize("method", ["hpr", "butterworth"])
+def test_refine_range_undo_restore(blender, motion_file, method):
+    from motion_refine.refine_core.refiners import METHODS
+
+    if not METHODS[method].available:
+        pytest.skip(f"{method} has no weights")
     obj = import_file(motion_file)
     bpy.ops.ed.undo_push(message="before")
     before = all_keys(obj)
     accel_before = range_accel(obj, 100, 400)
 
-    assert refine() == {"FINISHED"}
+    assert refine(method=method) == {"FINISHED"}
     obj = bpy.data.objects[ARM]
     after = all_keys(obj)
     frames = next(iter(before.values()))[:, 0]
