@@ -4,12 +4,9 @@ import pytest
 
 from refine_core.metrics import evaluate
 from refine_core.refiners import METHODS, refine
-from refine_core.refiners.common import load_model
 from refine_core.refiners.tar import TAR, TARConfig, pose_features
-from refine_core.synthetic import walking_motion
 from refine_core.train import noise
 from refine_core.train.data import load_cmu
-from refine_core.train.loop import train_method
 
 METHOD = "tar"
 needs_weights = pytest.mark.skipif(not METHODS[METHOD].available,
@@ -35,32 +32,6 @@ def test_refines_a_real_noisy_clip(clip_pair):
     before, after = evaluate(noisy, clean), evaluate(out, clean)
     assert after["accel_error"] < 0.5 * before["accel_error"], (before, after)
     assert after["mpjpe"] < before["mpjpe"], (before, after)
-
-
-@needs_weights
-@pytest.mark.parametrize("frames", [3, 5])
-def test_short_motions_keep_their_shape(frames):
-    motion = walking_motion(frames)
-    out = refine(motion, METHOD, device="cpu")
-    assert out.rotations.shape == (frames, 24, 4) and out.trans.shape == (frames, 3)
-    assert np.all(np.isfinite(out.rotations)) and np.all(np.isfinite(out.trans))
-
-
-@needs_weights
-def test_deterministic(clip_pair):
-    _, noisy = clip_pair
-    part = noisy.slice(0, 200)
-    a, b = refine(part, METHOD, device="cpu"), refine(part, METHOD, device="cpu")
-    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.trans, b.trans)
-
-
-def test_training_smoke(tmp_path):
-    """A few training steps write a checkpoint that loads back into the model."""
-    clips = load_cmu(split="train")[:3]
-    info = train_method(METHOD, out=tmp_path / "m.pt", clips=clips, steps=3, log=lambda *_: None)
-    assert np.isfinite(info["final_loss"])
-    model, _, recipe = load_model(tmp_path / "m.pt", TAR, TARConfig)
-    assert recipe["method"] == METHOD and not model.training
 
 
 def test_recurrent_refinement_is_disentangled():
