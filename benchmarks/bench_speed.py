@@ -4,10 +4,14 @@ Each measurement runs in a fresh process so peak memory (max RSS, and CUDA
 peak allocation on a GPU) belongs to that method alone. Frames/s counts the
 refinement only (the motion is built beforehand); one warm-up run first.
 
-    .venv/bin/python benchmarks/bench_speed.py [--frames 1800 18000] [--methods hpr butterworth] [--device cpu|cuda]
+    .venv/bin/python benchmarks/bench_speed.py [--frames 1800 18000] [--methods hpr butterworth] [--device cpu|cuda] [--threads N]
+
+On a machine shared with other work, use --threads 1: torch's threads wait
+on each other for busy cores and every operation gets many times slower.
 """
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -18,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(method: str, frames: int, device: str) -> dict:
+def measure(method: str, frames: int, device: str, threads: int) -> dict:
     """Runs inside the child process."""
     sys.path.insert(0, str(ROOT))
     import torch
@@ -26,7 +30,8 @@ def measure(method: str, frames: int, device: str) -> dict:
     from refine_core.refiners import refine
     from refine_core.synthetic import walking_motion
 
-    torch.set_num_threads(torch.get_num_threads())
+    if threads:
+        torch.set_num_threads(threads)
     motion = walking_motion(frames, fps=30.0)
     refine(motion.slice(0, min(frames, 300)), method, device=device)  # warm-up: loads weights
     if device == "cuda":
@@ -49,10 +54,11 @@ def main():
     parser.add_argument("--frames", type=int, nargs="+", default=[1800, 18000])
     parser.add_argument("--methods", nargs="+")
     parser.add_argument("--device", default=None, choices=["cpu", "cuda"])
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2])))
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2], int(args.child[3]))))
         return 0
     sys.path.insert(0, str(ROOT))
     import torch
@@ -60,13 +66,14 @@ def main():
     from refine_core.refiners import available_methods
 
     devices = [args.device] if args.device else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    threads = args.threads or torch.get_num_threads()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     print("| method | device | frames | seconds | frames/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for method in args.methods or available_methods():
         for device in devices:
             for frames in args.frames:
-                out = subprocess.run([sys.executable, __file__, "--child", method, str(frames), device],
+                out = subprocess.run([sys.executable, __file__, "--child", method, str(frames), device, str(args.threads)],
                                      capture_output=True, text=True)
                 if out.returncode:
                     print(f"| {method} | {device} | {frames} | failed: {out.stderr.strip().splitlines()[-1]} | | |")
