@@ -42,7 +42,7 @@ def test_refines_a_real_noisy_clip(name, clip_pair):
     assert changed.all(), "every frame is refined, none copied"
     before, after = evaluate(noisy, clean), evaluate(out, clean)
     assert after["accel_error"] < 0.5 * before["accel_error"], (before, after)
-    assert after["mpjpe"] < before["mpjpe"] + 0.5, (before, after)
+    assert after["mpjpe"] < before["mpjpe"], (before, after)
 
 
 @pytest.mark.parametrize("name", LEARNED)
