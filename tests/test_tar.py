@@ -1,5 +1,4 @@
 """The tar refiner: disentangled per-joint recurrent refinement (generic checks: test_learned.py)."""
-
 from refine_core.refiners.tar import TAR, TARConfig, pose_features
 
 
