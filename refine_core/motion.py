@@ -109,7 +109,9 @@ class Motion:
         # change their last bits and break bit-identical untouched frames.
         rot = rot.astype(np.float64)
         off = np.abs(norms - 1.0) > 1e-9
-        rot[off] /= norms[off][:, None]
+        # Scale by the largest component first: lengths near the float limit overflow.
+        scaled = rot[off] / np.abs(rot[off]).max(axis=-1, keepdims=True)
+        rot[off] = scaled / np.linalg.norm(scaled, axis=-1, keepdims=True)
         self.rotations = rot
         self.trans = trans.astype(np.float64)
         self.fps = float(fps)
@@ -145,12 +147,13 @@ def _quat_norms(rot: np.ndarray) -> np.ndarray:
     """(..., 4) -> (...) lengths; components beyond ~1e154 overflow the plain
     sum of squares to inf (which would normalise them to zero), so those rows
     are scaled by their largest component first."""
-    norms = np.linalg.norm(rot, axis=-1)
-    big = ~np.isfinite(norms)
-    if big.any():
-        r = rot[big]
-        scale = np.abs(r).max(axis=-1, keepdims=True)
-        norms[big] = scale[:, 0] * np.linalg.norm(r / scale, axis=-1)
+    with np.errstate(over="ignore"):  # overflow is expected here and handled
+        norms = np.linalg.norm(rot, axis=-1)
+        big = ~np.isfinite(norms)
+        if big.any():
+            r = rot[big]
+            scale = np.abs(r).max(axis=-1, keepdims=True)
+            norms[big] = scale[:, 0] * np.linalg.norm(r / scale, axis=-1)
     return norms
 
 

@@ -119,3 +119,11 @@ def test_axis_angle_round_trip_is_bit_exact_for_untouched_frames():
     motion.rotations[5, 0] = [0, 0, 0, 1.0]
     out = motion.axis_angle()
     assert np.array_equal(out[:5], poses[:5]) and not np.array_equal(out[5], poses[5])
+
+
+@pytest.mark.parametrize("value", [8.98846567e307, 1.7e308, 1e200, 1e-3])
+def test_validate_normalises_quaternions_of_any_finite_size(value):
+    """Found by hypothesis: lengths near the float limit overflowed to inf and
+    normalised to zero quaternions."""
+    motion = Motion(np.full((2, 24, 4), value), np.zeros((2, 3)), 30.0).validate("x.npz")
+    assert np.allclose(motion.rotations, 0.5) and np.all(np.isfinite(motion.joints()))
