@@ -13,6 +13,7 @@ import json
 
 import bpy
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..refine_core.motion import Motion
 from ..refine_core.rotations import continuous_signs
@@ -68,7 +69,7 @@ def to_pose_values(obj, rotations, trans):
     in time) and pelvis locations, for this armature's rest rotations."""
     rest_q = armature.rest_rotations(obj)
     pose_q = continuous_signs(armature.smpl_to_pose(rotations, rest_q), axis=0)
-    loc = armature.quat_rotate(armature.conj(rest_q[0]), trans)
+    loc = Rotation.from_quat(rest_q[0]).inv().apply(trans)
     return pose_q, loc
 
 
@@ -172,7 +173,7 @@ def read_motion_from_object(obj) -> Motion:
     rest_q = armature.rest_rotations(obj)
     rotations = armature.pose_to_smpl(pose, rest_q)
     rotations /= np.linalg.norm(rotations, axis=-1, keepdims=True)
-    trans = armature.quat_rotate(rest_q[0], loc)
+    trans = Rotation.from_quat(rest_q[0]).apply(loc)
     meta = load_meta(obj)
     motion_meta = dict(meta.get("meta", {}))
     skeleton = Skeleton(armature.rest_joints(obj), source=meta.get("skeleton_source", "armature"))

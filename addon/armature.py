@@ -21,6 +21,7 @@ import math
 
 import bpy
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..refine_core.rotations import matrix_to_quat
 from ..refine_core.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
@@ -112,38 +113,28 @@ def is_smpl_armature(obj) -> bool:
     return obj is not None and obj.type == "ARMATURE" and all(n in obj.data.bones for n in JOINT_NAMES)
 
 
-def quat_mul(a, b) -> np.ndarray:
-    """Hamilton product of (..., 4) xyzw quaternions (broadcasts)."""
-    ax, ay, az, aw = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bx, by, bz, bw = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
-    return np.stack([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ], axis=-1)
+def _compose(*quats) -> np.ndarray:
+    """Product, left to right, of (..., 4) xyzw quaternions (shapes broadcast)."""
+    arrays = np.broadcast_arrays(*(np.asarray(q, dtype=np.float64) for q in quats))
+    product = Rotation.from_quat(arrays[0].reshape(-1, 4))
+    for q in arrays[1:]:
+        product = product * Rotation.from_quat(q.reshape(-1, 4))
+    return product.as_quat().reshape(arrays[0].shape)
 
 
-def conj(q) -> np.ndarray:
-    q = np.array(q, dtype=np.float64)
-    q[..., :3] *= -1
-    return q
+def _inverse(q) -> np.ndarray:
+    q = np.asarray(q, dtype=np.float64)
+    return Rotation.from_quat(q.reshape(-1, 4)).inv().as_quat().reshape(q.shape)
 
 
 def smpl_to_pose(rotations, rest_q) -> np.ndarray:
     """(T, 24, 4) SMPL local rotations -> pose-bone quaternions ``B^-1 R B`` (xyzw)."""
-    return quat_mul(quat_mul(conj(rest_q), rotations), rest_q)
+    return _compose(_inverse(rest_q), rotations, rest_q)
 
 
 def pose_to_smpl(pose_q, rest_q) -> np.ndarray:
     """Inverse of ``smpl_to_pose``: ``B Q B^-1`` (xyzw)."""
-    return quat_mul(quat_mul(rest_q, pose_q), conj(rest_q))
-
-
-def quat_rotate(q, v) -> np.ndarray:
-    """Rotate (..., 3) vectors by unit (4,) or (..., 4) xyzw quaternions."""
-    v4 = np.concatenate([np.asarray(v, dtype=np.float64), np.zeros(np.shape(v)[:-1] + (1,))], axis=-1)
-    return quat_mul(quat_mul(q, v4), conj(q))[..., :3]
+    return _compose(rest_q, pose_q, _inverse(rest_q))
 
 
 def build_skinned_mesh(context, arm_obj, model, betas):
