@@ -158,11 +158,6 @@ def check_out_folder(out: Path):
 
 
 # ---------------------------------------------------------------- atomic outputs
-def temp_name(final: Path) -> Path:
-    """A hidden sibling of ``final`` keeping its suffix (Blender wants .blend)."""
-    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
-
-
 class Staging:
     """Files written under temporary names, renamed together when the input
     is done, removed if it fails."""
@@ -171,7 +166,9 @@ class Staging:
         self.pairs = []
 
     def add(self, final: Path) -> Path:
-        tmp = temp_name(final)
+        from ..refine_core.atomic import temp_sibling
+
+        tmp = temp_sibling(final, keep_suffix=True)  # Blender saves only .blend names
         self.pairs.append((tmp, final))
         return tmp
 
@@ -181,27 +178,19 @@ class Staging:
         self.pairs = []
 
     def discard(self):
+        from ..refine_core.atomic import remove_quietly
+
         for tmp, _ in self.pairs:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            remove_quietly(tmp)
         self.pairs = []
 
 
 def write_json_atomic(data, path: Path):
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    from ..refine_core.atomic import atomic_write
+
+    with atomic_write(path, text=True) as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 # ---------------------------------------------------------------- one file in Blender

@@ -9,10 +9,10 @@ worker prints ``progress F`` lines (F in 0..1) on stdout; errors follow the
 CLI's exit codes (2 bad input, 1 internal) with one line on stderr.
 """
 import json
-import os
 
 import numpy as np
 
+from .atomic import atomic_write
 from .motion import Motion
 from .skeleton import Skeleton
 
@@ -20,12 +20,8 @@ PROGRESS_PREFIX = "progress "
 
 
 def _save(path, arrays: dict):
-    """np.savez to a temporary file moved over ``path`` (readers never see
-    a partial file)."""
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
 
 
 def write_job(path, motion: Motion, method: str, **kwargs):

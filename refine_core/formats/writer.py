@@ -1,10 +1,10 @@
 """Write the interchange file (DESIGN.md section 2), atomically."""
 import os
-import uuid
 import zipfile
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import BadInputError
 from .convert import INTERCHANGE_KEYS, as_extra_array
 
@@ -51,23 +51,8 @@ def write_npz(motion, path):
         raise BadInputError(path, "is a folder; give a file name for the output")
     if not os.path.isdir(folder):
         raise BadInputError(path, f"cannot write: folder {folder} does not exist")
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # os.open with 0o666 lets the umask set the final permissions, as open() would.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise BadInputError(path, f"cannot write to folder {folder} ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_zip(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        _remove(tmp)
-        if isinstance(exc, OSError):
-            raise BadInputError(path, f"cannot write the file ({exc.strerror or exc})") from None
-        raise
+    with atomic_write(path) as f:
+        _write_zip(f, arrays)
 
 
 def _write_zip(f, arrays):
@@ -77,10 +62,3 @@ def _write_zip(f, arrays):
         for key, arr in arrays.items():
             with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=True)
-
-
-def _remove(tmp):
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
 from ..rotations import continuous_signs
@@ -23,10 +25,9 @@ def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
     """Write model weights with their config and recipe (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, f)
 
 
 def load_model(path, model_class, config_class, device="cpu"):
@@ -103,3 +104,24 @@ def gaussian_weights(sigma: float, radius: int, device="cpu") -> torch.Tensor:
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
     w = torch.exp(-0.5 * (offsets / sigma) ** 2)
     return w / w.sum()
+
+
+def time_accel(x: torch.Tensor) -> torch.Tensor:
+    """(B, L, ...) -> (B, L - 2, ...): second differences along time (per frame^2)."""
+    return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+
+
+def low_pass(x, sigma: float):
+    """Gaussian smoothing over time of (B, L, ...) (edges replicated); sigma in frames, 0: x.
+
+    Quaternions must be sign-continuous; they are renormalised (the chordal mean).
+    """
+    if sigma <= 0:
+        return x
+    radius = int(3 * sigma)
+    kernel = gaussian_weights(sigma, radius, x.device).to(x.dtype)
+    flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
+    b, c, l = flat.shape
+    padded = F.pad(flat.reshape(b * c, 1, l), (radius, radius), mode="replicate")
+    out = F.conv1d(padded, kernel[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
+    return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..atomic import atomic_write
 from ..motion import Motion
 from ..rotations import continuous_signs, matrix_to_quat
 from ..errors import BadInputError
@@ -461,10 +462,8 @@ def _write_cache(path: Path, motions):
     arrays = {}
     for i, m in enumerate(motions):
         arrays[f"rot{i}"], arrays[f"trans{i}"], arrays[f"fps{i}"] = m.rotations, m.trans, m.fps
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # not *.npz: stale-cache globs skip it
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:  # a parallel reader never sees half a file
         np.savez(f, count=len(motions), **arrays)
-    tmp.replace(path)  # atomic: a parallel reader never sees half a file
 
 
 def _read_cache(path: Path, files):
