@@ -5,16 +5,16 @@ import torch
 
 from refine_core.metrics import evaluate
 from refine_core.refiners import METHODS, refine
-from refine_core.refiners import ugcn
+from refine_core.refiners import common, ugcn
 from refine_core.synthetic import walking_motion
 from refine_core.train import data, noise
 from refine_core.train.augment import rotate_yaw
 
 torch.set_num_threads(1)
-# Measured with the shipped weights on this clip (seeds 3, 4): accel error 0.28, 0.26 of the
-# noisy input's; MPJPE 0.86, 0.72 of it.
-ACCEL_RATIO = 0.4
-MPJPE_RATIO = 0.95
+# Measured with the shipped weights on this clip (seeds 3, 4): accel error 0.20, 0.17 of the
+# noisy input's; MPJPE 0.77, 0.69 of it. The bounds leave room for another torch build.
+ACCEL_RATIO = 0.3
+MPJPE_RATIO = 0.9
 ROOT = data.data_root()
 needs_data = pytest.mark.skipif(not ROOT.is_dir(), reason=f"CMU BVH data not found at {ROOT} (set {data.DATA_ENV})")
 needs_weights = pytest.mark.skipif(not METHODS["ugcn"].available,
@@ -63,7 +63,7 @@ def test_untrained_model_returns_its_base():
     q_out, t_out = _run(ugcn.UGCN(ugcn.UGCNConfig(base_sigma=0.0)).eval(), motion)
     assert torch.allclose(q_out, q, atol=1e-5) and torch.allclose(t_out, t, atol=1e-6)
     q_out, t_out = _run(ugcn.UGCN(ugcn.UGCNConfig()).eval(), motion)
-    assert torch.allclose(q_out, ugcn.low_pass(q[None], 2.0)[0], atol=1e-5)
+    assert torch.allclose(q_out, common.low_pass(q[None], 2.0)[0], atol=1e-5)
 
 
 def test_turning_the_input_turns_the_output():

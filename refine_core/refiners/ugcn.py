@@ -22,14 +22,19 @@ to the window's mean pelvis position (so the root translation is seen too).
   pelvis node a root translation correction. The corrections apply to a
   fixed Gaussian low-pass of the input (``base_sigma``): corrections of the
   raw input would have to reproduce its per-frame jitter exactly to cancel
-  it. The heads start at zero, so an untrained model returns that base.
+  it. The corrections are themselves low-passed (``correction_sigma``, fixed,
+  inside the model, so training sees it): otherwise their own frame-to-frame
+  noise is what keeps the accel error above a filter's. The heads start at
+  zero, so an untrained model returns that base.
 
 Node features are seen from the window's mean heading (a turn about +Y) and
 mean pelvis position, so a motion turned about the vertical is refined the
 same, turned.
 
-Loss: L = L_rec + lambda L_motion. L_rec is the L1 distance between FK
-joints of the output and of the clean motion; L_motion is the L1 distance
+Loss: L = L_rec + lambda L_motion (+ mu L_accel, our addition: the L1 of
+the FK joints' acceleration error, which the paper's terms weigh weakly).
+L_rec is the L1 distance between FK joints of the output and of the clean
+motion; L_motion is the L1 distance
 between pairwise motion encodings m_t^k(j) = x_{t+k}(j) (op) x_t(j) of the
 pelvis-relative joints, op = cross product (subtraction for the ablation),
 over the interval set {8, 12, 16, 24} frames at the paper's 50 fps (Human3.6M),
@@ -47,7 +52,7 @@ from torch import nn
 from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
 from ..skeleton import NUM_JOINTS, PARENTS
-from .common import gaussian_weights, joints_from_quats, load_model, refine_sequence
+from .common import joints_from_quats, load_model, low_pass, refine_sequence, time_accel
 
 IN_FEATURES = 6 + 3  # per node: local rotation (6D) + window-relative FK position (m)
 
@@ -61,9 +66,11 @@ class UGCNConfig:
     dropout: float = 0.1
     u_shape: bool = True  # False: the paper's "0 downsample & upsample" ablation (all strides 1)
     base_sigma: float = 2.0  # frames: Gaussian low-pass of the input that the corrections apply to (0: raw input)
+    correction_sigma: float = 1.0  # frames: Gaussian low-pass of the predicted corrections (0: none)
     # Loss (the training recipe, stored with the weights).
     motion_op: str = "cross"  # "cross", "subtract" or "none" (reconstruction only)
     motion_weight: float = 1.0  # lambda
+    accel_weight: float = 10.0  # L1 on FK joint acceleration error (our addition; 0: the paper's loss)
     intervals: tuple = (8, 12, 16, 24)  # frames at interval_fps
     interval_fps: float = 50.0  # Human3.6M, the paper's data
     train_fps: float = 30.0  # frame rate of the training windows
@@ -182,14 +189,15 @@ class UGCN(nn.Module):
             h = upsample(self.up[l](h), skips[l].shape[2]) + skips[l]
             merged = merged + upsample(self.merge[l](h), length)
         h = self.regressor(merged)
-        delta = self.rot_head(h).permute(0, 2, 3, 1)  # (B, L, 24, 6)
+        delta = low_pass(self.rot_head(h).permute(0, 2, 3, 1), self.config.correction_sigma)  # (B, L, 24, 6)
         identity6 = torch.tensor([1.0, 0, 0, 0, 1, 0], device=delta.device, dtype=delta.dtype)
         delta = roma.special_gramschmidt((delta + identity6).unflatten(-1, (2, 3)).transpose(-1, -2))
         base_q, base_t = low_pass(quats, self.config.base_sigma), low_pass(trans, self.config.base_sigma)
         q = roma.rotmat_to_unitquat(roma.unitquat_to_rotmat(base_q) @ delta)
         # Keep the input's sign so overlapping windows average like for like.
         q = q * torch.where((q * quats).sum(-1, keepdim=True) < 0, -1.0, 1.0)
-        t = base_t + self.trans_head(h[..., 0]).transpose(1, 2) @ heading.transpose(-1, -2)
+        delta_t = low_pass(self.trans_head(h[..., 0]).transpose(1, 2), self.config.correction_sigma)
+        t = base_t + delta_t @ heading.transpose(-1, -2)
         return q, t
 
 
@@ -199,22 +207,6 @@ def window_heading(root_rotmats):
     forward = root_rotmats[..., :, 2].mean(1)  # (B, 3)
     yaw = torch.atan2(forward[:, 0], forward[:, 2])
     return roma.rotvec_to_rotmat(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1))
-
-
-def low_pass(x, sigma: float):
-    """Gaussian smoothing over time of (B, L, ...) (edges replicated); sigma in frames, 0: x.
-
-    Quaternions must be sign-continuous; they are renormalised (the chordal mean).
-    """
-    if sigma <= 0:
-        return x
-    radius = int(3 * sigma)
-    kernel = gaussian_weights(sigma, radius, x.device).to(x.dtype)
-    flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
-    b, c, l = flat.shape
-    padded = F.pad(flat.reshape(b * c, 1, l), (radius, radius), mode="replicate")
-    out = F.conv1d(padded, kernel[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
-    return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out
 
 
 def motion_encoding(joints, k: int, op: str):
@@ -251,6 +243,8 @@ def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
         l_motion = sum((motion_encoding(pred, k, cfg.motion_op) - motion_encoding(gt, k, cfg.motion_op)).abs().sum(-1).mean()
                        for k in ks) / len(ks)
         loss = loss + cfg.motion_weight * l_motion
+    if cfg.accel_weight > 0:
+        loss = loss + cfg.accel_weight * (time_accel(pred) - time_accel(gt)).abs().sum(-1).mean()
     return loss
 
 
