@@ -1,22 +1,26 @@
-"""HPR-Net ablations of docs/methods/hpr.md: chunk length, LayerNorm, the acceleration term.
+"""HPR-Net ablations of docs/methods/hpr.md: chunk length, LayerNorm, the acceleration term,
+per-chain affinities; and the best any weighted average could do on corrupted frames.
 
 Each variant trains for a short, equal budget from the same seed and is scored
 on the validation split with vibe_like noise (seed 0):
 
     .venv/bin/python tools/hpr_ablations.py [--steps 600] [--out runs/hpr_ablations.json]
+    .venv/bin/python tools/hpr_ablations.py --oracle   # the bound only, no training
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from refine_core.bench import corrupted_clips, score  # noqa: E402
 from refine_core.refiners.common import load_model, motion_tensors, tensors_to_motion  # noqa: E402
-from refine_core.refiners.hpr import HPRConfig, HPRNet, refine_windows  # noqa: E402
+from refine_core.refiners.hpr import HPRConfig, HPRNet, joint_groups, refine_windows  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
 from refine_core.train import loop  # noqa: E402
@@ -28,6 +32,7 @@ VARIANTS = {
     "N=33": ({"chunk": 33}, "smooth_joint_loss"),
     "no LayerNorm": ({"layer_norm": False}, "smooth_joint_loss"),
     "paper loss only (L1 joints, centre frame)": ({}, "joint_l1_loss"),
+    "per-chain affinities": ({"per_chain": True}, "smooth_joint_loss"),
 }
 
 
@@ -41,12 +46,43 @@ def evaluate(path, triples):
     return score(triples, run)
 
 
+def oracle_mpjpe_corrupted(triples, chunk: int, per_chain: bool) -> float:
+    """MPJPE (mm) on corrupted frames of the best convex weights over each frame's
+    chunk, chosen knowing the clean pose: per frame (and per joint group), the
+    simplex-constrained least squares fit of the clean pelvis-relative joints
+    by the noisy ones. A bound for any weighted average of N frames (positions
+    stand in for quaternions: close for the small spreads of a chunk)."""
+    groups = joint_groups(per_chain).numpy()
+    errors = []
+    for clean, noisy, mask in triples:
+        gt, y = (j - j[:, :1] for j in (clean.joints(), noisy.joints()))
+        for t in np.flatnonzero(mask):
+            idx = np.clip(np.arange(t - chunk // 2, t + chunk // 2 + 1), 0, len(gt) - 1)
+            fit = np.zeros_like(gt[t])
+            for g in np.unique(groups):
+                joints = groups == g
+                a = y[idx][:, joints].reshape(chunk, -1).T
+                # sum-to-one as a heavily weighted extra row: NNLS does the rest
+                w, _ = nnls(np.vstack([a, 10 * np.ones(chunk)]), np.append(gt[t, joints].ravel(), 10.0))
+                fit[joints] = (a @ w).reshape(-1, 3)
+            errors.append(np.linalg.norm(fit - gt[t], axis=-1).mean())
+    return 1000 * float(np.mean(errors))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--out", default="runs/hpr_ablations.json")
+    parser.add_argument("--oracle", action="store_true", help="only the weighted-average bound on corrupted frames")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.oracle:
+        triples = corrupted_clips(load_cmu(split="val"), "vibe_like", 0)
+        for chunk in (9, 17, 33):
+            for per_chain in (False, True):
+                bound = oracle_mpjpe_corrupted(triples, chunk, per_chain)
+                print(f"N={chunk:2d} {'per-chain' if per_chain else 'shared   '} weights: {bound:.1f} mm", flush=True)
+        return 0
     train_clips = load_cmu(split="train")
     triples = corrupted_clips(load_cmu(split="val"), "vibe_like", 0)
     results = {"steps": args.steps, "noisy input": score(triples)}

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..motion import Motion
+from ..skeleton import LIMB_CHAINS
 from ..windows import centered_windows, chunked
 from ..refiners import WEIGHTS_DIR
 from .common import joints_from_quats, load_model, motion_tensors, tensors_to_motion
@@ -30,6 +31,7 @@ class HPRConfig:
     affinity_channels: int = 24
     trans_channels: int = 8  # our addition: the root translation gets its own affinity
     layer_norm: bool = True
+    per_chain: bool = False  # our addition: one affinity per body part (torso, each arm, each leg)
 
 
 class ChannelLayerNorm(nn.Module):
@@ -43,49 +45,71 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
+def joint_groups(per_chain: bool) -> torch.Tensor:
+    """(24,) affinity group of each joint: all 0 (the paper's one affinity), or
+    one group per limb chain with the pelvis joining the spine and head.
+
+    Why per chain: spikes and occlusion bursts hit a few joints, mostly one
+    limb; a shared affinity must choose between skipping those frames for the
+    whole body or keeping them for the hit limb."""
+    groups = torch.zeros(NUM_JOINTS, dtype=torch.long)
+    if per_chain:
+        for g, joints in enumerate(LIMB_CHAINS.values()):
+            groups[list(joints)] = g
+        groups[0] = list(LIMB_CHAINS).index("spine_head")
+    return groups
+
+
 class HPRNet(nn.Module):
     def __init__(self, config: HPRConfig):
         super().__init__()
         self.config = config
+        groups = joint_groups(config.per_chain)
+        self.register_buffer("groups", groups, persistent=False)
+        self.num_groups = int(groups.max()) + 1
         in_channels = NUM_JOINTS * 4 + 1 + 3
         norm = (lambda c: ChannelLayerNorm(c)) if config.layer_norm else (lambda c: nn.Identity())
         self.weight_regression = nn.Sequential(
             nn.Conv1d(in_channels, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
             nn.Conv1d(config.hidden, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
             # Linear last layer: a ReLU here would make every affinity non-negative.
-            nn.Conv1d(config.hidden, config.affinity_channels + config.trans_channels, 3, padding=1),
+            nn.Conv1d(config.hidden, self.num_groups * config.affinity_channels + config.trans_channels, 3, padding=1),
         )
         n = config.chunk
         self.register_buffer("relative_position", (torch.arange(n) - n // 2).float() / (n // 2), persistent=False)
 
     def affinity(self, quats, trans):
-        """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> pose and
-        translation weights, each (B, N) summing to 1 over the chunk."""
+        """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> pose weights
+        (B, G, N) per joint group and translation weights (B, N), each summing
+        to 1 over the chunk."""
         b, n = quats.shape[:2]
         c = n // 2
         rel_trans = trans - trans[:, c:c + 1]
         features = torch.cat(
             [quats.reshape(b, n, -1), self.relative_position.expand(b, n)[..., None], rel_trans], dim=-1
         )
-        h = self.weight_regression(features.transpose(1, 2))  # (B, 24 + 8, N)
+        h = self.weight_regression(features.transpose(1, 2))  # (B, G * 24 + 8, N)
         # Depth jitter of the root wants wider smoothing than the joints: one
-        # softmax(H^T h_c) for the pose (the paper's) and one for translation.
-        pose, root = h.split([self.config.affinity_channels, self.config.trans_channels], dim=1)
-        return (torch.softmax(torch.einsum("bcn,bc->bn", pose, pose[:, :, c]), dim=-1),
+        # softmax(H^T h_c) per joint group (the paper's, G = 1) and one for translation.
+        pose, root = h.split([self.num_groups * self.config.affinity_channels, self.config.trans_channels], dim=1)
+        pose = pose.view(b, self.num_groups, self.config.affinity_channels, n)
+        return (torch.softmax(torch.einsum("bgcn,bgc->bgn", pose, pose[..., c]), dim=-1),
                 torch.softmax(torch.einsum("bcn,bc->bn", root, root[:, :, c]), dim=-1))
 
     def forward(self, quats, trans):
         """Refine the centre frame of each chunk.
 
         quats (B, N, 24, 4) unit quaternions xyzw; trans (B, N, 3) metres.
-        Returns (quats (B, 24, 4) unit, trans (B, 3), weights (B, N)).
+        Returns (quats (B, 24, 4) unit, trans (B, 3), weights (B, G, N)).
         """
         c = quats.shape[1] // 2
-        # q and -q are one rotation: align every quaternion with the centre's.
-        sign = torch.sign((quats * quats[:, c:c + 1]).sum(-1, keepdim=True))
+        # q and -q are one rotation: align every quaternion with the centre's,
+        # itself put on the w >= 0 hemisphere so the network sees one sign.
+        centre = quats[:, c:c + 1] * torch.where(quats[:, c:c + 1, :, 3:] < 0, -1.0, 1.0)
+        sign = torch.sign((quats * centre).sum(-1, keepdim=True))
         aligned = quats * torch.where(sign == 0, torch.ones_like(sign), sign)
         w, w_trans = self.affinity(aligned, trans)
-        mean = torch.einsum("bn,bnjk->bjk", w, aligned)
+        mean = torch.einsum("bjn,bnjk->bjk", w[:, self.groups], aligned)
         refined = mean / mean.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         return refined, torch.einsum("bn,bnk->bk", w_trans, trans), w
 

@@ -48,7 +48,7 @@ class Recipe:
 
 RECIPES = {
     "hpr": Recipe("hpr", "HPRNet", "HPRConfig", "smooth_joint_loss", window=lambda c: c.chunk + 2,
-                  train=TrainConfig(steps=12000, batch=96, lr=2e-3)),
+                  train=TrainConfig(steps=12000, batch=96, lr=2e-3, threads=1)),
     "diffusion": Recipe("diffusion", "PoseDenoiser", "DiffusionConfig", "diffusion_loss", window=lambda c: c.window,
                         setup="fit_error_model", train=TrainConfig(steps=1800, batch=24, lr=2e-3, threads=1)),
     "tcn": Recipe("tcn", "TCN", "TCNConfig", "mpjpe_loss", window=lambda c: c.out_frames + c.receptive_field - 1,
