@@ -84,7 +84,7 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
-def results_page(rows, command: str) -> str:
+def results_page(rows, command: str, seed: int = 0) -> str:
     """docs/results.md: the table with the command, the machine and the date."""
     import datetime
     import os
@@ -96,7 +96,7 @@ def results_page(rows, command: str) -> str:
     return (
         "# Measured results\n\n"
         f"Command: `{command}`  \nMachine: {machine}  \nDate: {datetime.date.today().isoformat()}\n\n"
-        "Validation split (CMU subjects 001 and 007, 30 fps) corrupted by each noise preset with seed 0\n"
+        f"Validation split (CMU subjects 001 and 007, 30 fps) corrupted by each noise preset with seed {seed}\n"
         "(refine_core.train.noise); MPJPE and PA-MPJPE in mm, accel error and accel in mm/frame^2\n"
         "(pelvis-aligned FK joints, DESIGN.md section 6); MPJPE corrupted: frames hit by a spike or an\n"
         "occlusion burst only; frames/s: refinement alone on this machine, clip by clip. Classical\n"

@@ -104,12 +104,12 @@ def cmd_bench(args):
     from .bench import PRESETS, markdown, run_bench
 
     log = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
-    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, log=log)
+    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, seed=args.seed, log=log)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
         from .bench import results_page
 
-        Path(args.write).write_text(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]])))
+        Path(args.write).write_text(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]]), args.seed))
     return EXIT_OK
 
 
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--methods", nargs="+", help="methods to run (default: every available one)")
     p.add_argument("--presets", nargs="+", help="noise presets (default: mild vibe_like heavy)")
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0: the published table)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
     p.set_defaults(func=cmd_bench)
