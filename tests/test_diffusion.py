@@ -57,6 +57,32 @@ def test_conditional_gaussian_recovers_a_linear_error():
     assert abs(residual.std().item() - 0.1) < 0.01
 
 
+def test_conditional_gaussian_measures_the_static_share_of_the_error():
+    """An error constant over each clip is all static; a white one has none (1 / window by chance)."""
+    torch.manual_seed(0)
+    cond = torch.randn(64 * 200, 2)
+    static = torch.randn(200, 1, 3).expand(200, 64, 3).reshape(-1, 3)
+    white = torch.randn(64 * 200, 3)
+    g = diffusion.ConditionalGaussian(cond_dim=2, err_dim=3)
+    g.fit(cond, static + 0.1 * white, lengths=[64] * 200, window=64)
+    assert (g.static_fraction > 0.95).all()
+    g.fit(cond, white, lengths=[64] * 200, window=64)
+    assert (g.static_fraction < 0.05).all()
+    g.fit(cond, white)  # no clip lengths: the paper's per-frame draws
+    assert (g.static_fraction == 0).all()
+
+
+def test_temporal_draws_keep_the_fitted_variance():
+    torch.manual_seed(1)
+    g = diffusion.ConditionalGaussian(cond_dim=2, err_dim=3)
+    cond = torch.randn(64 * 200, 2)
+    g.fit(cond, 0.5 * torch.randn(64 * 200, 3), lengths=[64] * 200, window=64)
+    draws = g.sample(torch.randn(400, 64, 2), jitter_sigma=2.0)
+    assert abs(draws.std().item() - 0.5) < 0.03
+    lag1 = (draws[:, 1:] * draws[:, :-1]).mean() / draws.pow(2).mean()
+    assert lag1 > 0.8  # low-passed in time, not white (white: about 0)
+
+
 @needs_weights
 def test_refines_a_real_clip(val_pair):
     clean, noisy = val_pair

@@ -35,7 +35,7 @@ from torch import nn
 from ..kinematics import fk_positions_torch
 from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
-from .common import joints_from_quats, load_model, refine_sequence
+from .common import gaussian_weights, joints_from_quats, load_model, low_pass, refine_sequence, time_accel
 from .schedule import CosineSchedule, ScheduleConfig, ddim_sample
 
 NUM_JOINTS = 24
@@ -56,6 +56,9 @@ class DiffusionConfig:
     forward_noise: str = "conditional"  # or "paired": the real error y - x0 (ablation)
     fk_weight: float = 1.0  # weight of the FK joint L1 (metres) added to the error MSE
     accel_weight: float = 30.0  # weight of the L1 on FK joint accelerations (metres / frame^2)
+    input_sigma: float = 2.0  # frames: fixed Gaussian low-pass of the noisy motion before denoising (0: none)
+    error_sigma: float = 0.0  # frames: fixed Gaussian low-pass of the predicted error (0: none)
+    temporal_noise: bool = False  # forward noise with the error's measured temporal structure (ours)
 
 
 # ------------------------------------------------------------ features
@@ -83,7 +86,13 @@ def to_trans(features: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
 
 class ConditionalGaussian(nn.Module):
     """e | c for per-frame condition c (144,) and error e (147,); buffers hold
-    the fitted factors (zeros until ``fit``)."""
+    the fitted factors (zeros until ``fit``).
+
+    The paper draws each frame's error independently. An estimator's error is
+    mostly a bias that holds for seconds, so (our extension, ``fit(...,
+    lengths=)``) the whitened residual of each dimension is split into a part
+    constant over a window (its measured share, ``static_fraction``) and a part
+    that varies frame to frame; sequences drawn so look like the real error."""
 
     def __init__(self, cond_dim: int = ROT_DIM, err_dim: int = FEAT_DIM):
         super().__init__()
@@ -92,10 +101,14 @@ class ConditionalGaussian(nn.Module):
         self.register_buffer("gain", torch.zeros(err_dim, cond_dim))  # A = S_ec S_cc^-1
         self.register_buffer("scale_tril", torch.zeros(err_dim, err_dim))  # chol of the conditional cov
         self.register_buffer("err_std", torch.ones(err_dim))  # marginal std: the output normalisation
+        self.register_buffer("static_fraction", torch.zeros(err_dim))  # 0: the paper's per-frame draws
 
     @torch.no_grad()
-    def fit(self, cond: torch.Tensor, err: torch.Tensor, ridge: float = 1e-4):
-        """Fit on (N, cond_dim) conditions and (N, err_dim) errors (float64 inside)."""
+    def fit(self, cond: torch.Tensor, err: torch.Tensor, ridge: float = 1e-4, lengths=None, window: int = 64):
+        """Fit on (N, cond_dim) conditions and (N, err_dim) errors (float64 inside).
+
+        ``lengths``: the frames of each clip, in order, when the rows are clip
+        sequences: then the static share is measured over ``window``-frame windows."""
         z = torch.cat([cond, err], dim=-1).double()
         mu = z.mean(0)
         cov = torch.cov(z.T)
@@ -111,11 +124,25 @@ class ConditionalGaussian(nn.Module):
         self.gain.copy_(gain)
         self.scale_tril.copy_(torch.linalg.cholesky(cond_cov))
         self.err_std.copy_(s_ee.diagonal().sqrt().clamp_min(1e-6))
+        self.static_fraction.zero_()
+        if lengths is not None:
+            residual = err.double() - mu[dc:] - (cond.double() - mu[:dc]) @ gain.T
+            white = torch.linalg.solve_triangular(self.scale_tril.double(), residual.T, upper=False).T
+            means = [part[:len(part) // window * window].view(-1, window, part.shape[-1]).mean(1)
+                     for part in white.split(list(lengths)) if len(part) >= window]
+            self.static_fraction.copy_(torch.cat(means).pow(2).mean(0).clamp(0.0, 1.0))
 
-    def sample(self, cond: torch.Tensor) -> torch.Tensor:
-        """(..., cond_dim) conditions -> (..., err_dim) errors drawn from e | c."""
+    def sample(self, cond: torch.Tensor, jitter_sigma: float = 0.0) -> torch.Tensor:
+        """(B, L, cond_dim) conditions -> (B, L, err_dim) errors drawn from e | c;
+        the varying part low-passed over ``jitter_sigma`` frames (unit variance kept)."""
         mean = self.mu_e + (cond - self.mu_c) @ self.gain.T
-        return mean + torch.randn_like(mean) @ self.scale_tril.T
+        varying = torch.randn_like(mean)
+        if jitter_sigma > 0:
+            kernel = gaussian_weights(jitter_sigma, int(3 * jitter_sigma), mean.device)
+            varying = low_pass(varying, jitter_sigma) / kernel.pow(2).sum().sqrt()
+        rho = self.static_fraction
+        z = rho.sqrt() * torch.randn_like(mean[..., :1, :]) + (1 - rho).sqrt() * varying
+        return mean + z @ self.scale_tril.T
 
 
 # ------------------------------------------------------------ PoseDenoiser
@@ -201,7 +228,16 @@ class PoseDenoiser(nn.Module):
         for block in self.blocks:
             x = block(x, temb)
         x = self.norm_out(x)
-        return torch.cat([self.joint_out(x[:, :, :NUM_JOINTS]).flatten(2), self.root_out(x[:, :, NUM_JOINTS])], dim=-1)
+        error = torch.cat([self.joint_out(x[:, :, :NUM_JOINTS]).flatten(2), self.root_out(x[:, :, NUM_JOINTS])], dim=-1)
+        return low_pass(error, self.config.error_sigma)
+
+    def prefilter(self, y: torch.Tensor) -> torch.Tensor:
+        """The motion the reverse process starts at: y low-passed by ``input_sigma``.
+
+        Why: the per-frame jitter is what the error's MSE weighs least, and a
+        network that must reproduce it exactly leaves some in its output; a
+        fixed low-pass removes it, and the learned error is then a smooth one."""
+        return low_pass(y, self.config.input_sigma)
 
     def predict_error(self, x_t, y, t):
         """The error in feature units (de-normalised)."""
@@ -210,6 +246,7 @@ class PoseDenoiser(nn.Module):
     def denoise(self, y: torch.Tensor, steps: int = None) -> torch.Tensor:
         """(B, L, 147) noisy features -> clean estimate, K DDIM steps from x_T = y."""
         k = steps or self.config.sampling_steps
+        y = self.prefilter(y)
         return ddim_sample(lambda x, t: self.predict_error(x, y, t), y, self.schedule, k)
 
 
@@ -227,17 +264,20 @@ def window_features(batch: dict):
 def fit_error_model(model: PoseDenoiser, pairs, refreshes: int = 3):
     """Training setup: fit the conditional Gaussian of (c, e) on every frame of the
     training pairs, over ``refreshes`` fresh corruptions of the clips."""
-    conds, errs = [], []
+    conds, errs, lengths = [], [], []
     for i in range(refreshes):
         if i:
             pairs.refresh()
         d = pairs.data
         origin = torch.zeros(1, 1, 3)  # a frame's translation error does not depend on the origin
         x0 = to_features(d["clean_q"][None], d["clean_t"][None], origin)[0]
-        y = to_features(d["noisy_q"][None], d["noisy_t"][None], origin)[0]
+        y = to_features(d["noisy_q"][None], d["noisy_t"][None], origin)
+        y = torch.cat([model.prefilter(y[:, s:s + n])[0] for s, n in zip(pairs.starts, pairs.lengths)])
         conds.append(y[:, :ROT_DIM])
         errs.append(y - x0)
-    model.error_model.fit(torch.cat(conds), torch.cat(errs))
+        lengths.extend(int(n) for n in pairs.lengths)
+    model.error_model.fit(torch.cat(conds), torch.cat(errs),
+                          lengths=lengths if model.config.temporal_noise else None, window=model.config.window)
 
 
 def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tensor:
@@ -248,8 +288,9 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
     barely weighs the frame-to-frame jitter that the accel error measures."""
     cfg = model.config
     x0, y, origin = window_features(batch)
+    y = model.prefilter(y)
     if cfg.forward_noise == "conditional":
-        error = model.error_model.sample(y[..., :ROT_DIM])
+        error = model.error_model.sample(y[..., :ROT_DIM], cfg.input_sigma if cfg.temporal_noise else 0.0)
     else:
         error = y - x0
     t = torch.randint(1, cfg.diffusion_steps + 1, (len(x0),), device=x0.device)
@@ -261,13 +302,8 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
         joints = fk_positions_torch(to_rotmats(x0_hat), to_trans(x0_hat, origin), rest_joints)
         target = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
         loss = loss + cfg.fk_weight * (joints - target).abs().mean()
-        loss = loss + cfg.accel_weight * (second_difference(joints) - second_difference(target)).abs().mean()
+        loss = loss + cfg.accel_weight * (time_accel(joints) - time_accel(target)).abs().mean()
     return loss
-
-
-def second_difference(x: torch.Tensor) -> torch.Tensor:
-    """(B, L, ...) -> (B, L - 2, ...) accelerations along time."""
-    return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
 
 
 # ------------------------------------------------------------ inference
