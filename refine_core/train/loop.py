@@ -50,7 +50,7 @@ RECIPES = {
     "hpr": Recipe("hpr", "HPRNet", "HPRConfig", "smooth_joint_loss", window=lambda c: c.chunk + 2,
                   train=TrainConfig(steps=12000, batch=96, lr=2e-3, threads=1)),
     "diffusion": Recipe("diffusion", "PoseDenoiser", "DiffusionConfig", "diffusion_loss", window=lambda c: c.window,
-                        setup="fit_error_model", train=TrainConfig(steps=3000, batch=24, lr=2e-3, threads=1)),
+                        setup="fit_error_model", train=TrainConfig(steps=4000, batch=24, lr=2e-3, threads=1)),
     "tcn": Recipe("tcn", "TCN", "TCNConfig", "mpjpe_loss", window=lambda c: c.out_frames + c.receptive_field - 1,
                   train=TrainConfig(steps=1200, batch=16, lr=1e-3, threads=1, refresh_every=100),
                   pairs=PairConfig(extra_white_noise_deg=1.0)),
