@@ -153,11 +153,6 @@ def refine(motion: Motion, device: str = "cpu", progress=None, chunk: int = 8192
     return tensors_to_motion(motion, out_q, out_t)
 
 
-def window_length(config: TCNConfig) -> int:
-    """Training window: ``out_frames`` refined frames plus the receptive field's context."""
-    return config.out_frames + config.receptive_field - 1
-
-
 def mpjpe_loss(model: TCN, batch: dict, rest_joints) -> torch.Tensor:
     """The paper's objective, MPJPE (metres) of root-relative joints, on the
     refined centre frames; plus the root trajectory's error (we also refine

@@ -52,7 +52,7 @@ def user_armature(blender, tmp_path):
     return obj, all_keys(obj)
 
 
-def _case_folder(tmp_path, case):
+def _case_folder(tmp_path):
     folder = tmp_path / "case"
     folder.mkdir()
     return folder
@@ -63,7 +63,7 @@ def _case_folder(tmp_path, case):
 def test_bad_file_import_reports_and_changes_nothing(user_armature, tmp_path, name):
     case = bi.BY_NAME[name]
     obj, keys = user_armature
-    folder = _case_folder(tmp_path, case)
+    folder = _case_folder(tmp_path)
     src = case.build(folder)
     before = scene_state()
     with pytest.raises(RuntimeError) as info:
@@ -80,7 +80,7 @@ def test_bad_file_import_reports_and_changes_nothing(user_armature, tmp_path, na
 def test_too_short_motion_imports_but_refine_reports_and_keeps_keys(user_armature, tmp_path, name):
     case = bi.BY_NAME[name]
     user_obj, user_keys = user_armature
-    src = case.build(_case_folder(tmp_path, case))
+    src = case.build(_case_folder(tmp_path))
     assert bpy.ops.motion_refine.import_smpl(filepath=str(src)) == {"FINISHED"}
     short = bpy.context.active_object
     keys = all_keys(short)
@@ -96,7 +96,7 @@ def test_borderline_file_imports(user_armature, tmp_path, name):
 
     case = bi.BY_NAME[name]
     user_obj, user_keys = user_armature
-    src = case.build(_case_folder(tmp_path, case))
+    src = case.build(_case_folder(tmp_path))
     assert bpy.ops.motion_refine.import_smpl(filepath=str(src)) == {"FINISHED"}
     obj = bpy.context.active_object
     assert obj is not user_obj
@@ -109,7 +109,7 @@ def test_borderline_file_imports(user_armature, tmp_path, name):
 def test_export_to_unwritable_place_reports_and_writes_nothing(user_armature, tmp_path, name):
     case = bi.BY_NAME[name]
     obj, keys = user_armature
-    folder = _case_folder(tmp_path, case)
+    folder = _case_folder(tmp_path)
     out = case.output(folder)
     before = scene_state()
     try:
