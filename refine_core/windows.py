@@ -66,6 +66,18 @@ def overlap_average(windows: torch.Tensor, starts: list, num_frames: int) -> tor
     return (out / weight)[:num_frames]
 
 
+def refine_overlapping(window_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, length: int, stride: int,
+                       progress: Optional[Callable[[float], None]] = None, batch: int = 64) -> torch.Tensor:
+    """(T, C) -> (T, C'): ``window_fn`` ((B, length, C) -> (B, length, C')) applied to
+    overlapping windows ``batch`` at a time, outputs merged by ``overlap_average``."""
+    windows, starts = overlapping_windows(x, length, stride)
+    outputs = []
+    with torch.no_grad():
+        for part in chunked(len(windows), batch, progress):
+            outputs.append(window_fn(windows[part]))
+    return overlap_average(torch.cat(outputs), starts, len(x))
+
+
 def chunked(n: int, chunk: int, progress: Optional[Callable[[float], None]] = None) -> Iterator[slice]:
     """Slices of ``range(n)`` of at most ``chunk`` items, reporting progress after each."""
     for start in range(0, n, chunk):

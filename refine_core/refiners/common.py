@@ -83,18 +83,15 @@ def refine_sequence(model_fn, motion: Motion, window: int, stride: int, device="
     every frame is refined and none dropped; windows go ``batch`` at a time
     so memory stays bounded on long motions.
     """
-    from ..windows import chunked, overlap_average, overlapping_windows
+    from ..windows import refine_overlapping
 
     quats, trans = motion_tensors(motion, device)
-    flat = torch.cat([quats.reshape(len(quats), -1), trans], dim=-1)
-    windows, starts = overlapping_windows(flat, window, stride)
-    outputs = torch.empty_like(windows)
-    with torch.no_grad():
-        for part in chunked(len(windows), batch, progress):
-            w = windows[part]
-            q, t = model_fn(w[..., :-3].reshape(len(w), window, 24, 4), w[..., -3:])
-            outputs[part] = torch.cat([q.reshape(len(w), window, -1), t], dim=-1)
-    merged = overlap_average(outputs, starts, len(flat))
+
+    def window_fn(w):
+        q, t = model_fn(w[..., :-3].unflatten(-1, (24, 4)), w[..., -3:])
+        return torch.cat([q.flatten(2), t], dim=-1)
+
+    merged = refine_overlapping(window_fn, torch.cat([quats.flatten(1), trans], dim=-1), window, stride, progress, batch)
     return tensors_to_motion(motion, merged[:, :-3].reshape(-1, 24, 4), merged[:, -3:])
 
 
@@ -111,6 +108,11 @@ def time_accel(x: torch.Tensor) -> torch.Tensor:
     return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
 
 
+def low_pass_radius(sigma: float) -> int:
+    """Frames each side that ``low_pass`` reads (its Gaussian's 3 sigma)."""
+    return int(3 * sigma)
+
+
 def low_pass(x, sigma: float):
     """Gaussian smoothing over time of (B, L, ...) (edges replicated); sigma in frames, 0: x.
 
@@ -118,7 +120,7 @@ def low_pass(x, sigma: float):
     """
     if sigma <= 0:
         return x
-    radius = int(3 * sigma)
+    radius = low_pass_radius(sigma)
     kernel = gaussian_weights(sigma, radius, x.device).to(x.dtype)
     flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
     b, c, l = flat.shape
