@@ -3,9 +3,9 @@
 Two shapes of work:
 - ``centered_windows``: one window per frame, centred on it (HPR-Net's
   chunks), edges padded by replication so every frame is refined;
-- ``overlapping_windows`` + ``overlap_average``: fixed-length windows with a
-  stride for sequence-to-sequence models; overlapping outputs are averaged
-  so every frame is refined exactly once in the result.
+- ``refine_overlapping``: fixed-length windows with a stride for
+  sequence-to-sequence models; overlapping outputs are averaged so every
+  frame is refined exactly once in the result.
 Both are processed in chunks (``chunked``) so memory stays bounded on long
 motions.
 """
@@ -40,42 +40,33 @@ def window_starts(num_frames: int, length: int, stride: int) -> list:
     return starts
 
 
-def overlapping_windows(x: torch.Tensor, length: int, stride: int):
-    """(T, C) -> ((W, length, C), starts). Motions shorter than ``length`` are
-    edge-padded to it (the padding is dropped again by ``overlap_average``)."""
-    if x.shape[0] < length:
-        x = pad_edges(x, 0, length - x.shape[0])
-    starts = window_starts(x.shape[0], length, stride)
-    return torch.stack([x[s:s + length] for s in starts]), starts
-
-
-def overlap_average(windows: torch.Tensor, starts: list, num_frames: int) -> torch.Tensor:
-    """(W, length, C) outputs -> (num_frames, C), averaging frames covered twice or more.
-
-    Each window is weighted by a Hann-like taper so window edges (with less
-    context) count less; the taper never reaches zero so every frame counts.
-    """
-    length = windows.shape[1]
-    total = max(num_frames, starts[-1] + length)
-    taper = torch.sin(torch.linspace(0.0, torch.pi, length + 2, dtype=windows.dtype, device=windows.device)[1:-1])
-    out = windows.new_zeros((total, windows.shape[2]))
-    weight = windows.new_zeros((total, 1))
-    for w, s in zip(windows, starts):
-        out[s:s + length] += taper[:, None] * w
-        weight[s:s + length] += taper[:, None]
-    return (out / weight)[:num_frames]
-
-
 def refine_overlapping(window_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, length: int, stride: int,
                        progress: Optional[Callable[[float], None]] = None, batch: int = 64) -> torch.Tensor:
     """(T, C) -> (T, C'): ``window_fn`` ((B, length, C) -> (B, length, C')) applied to
-    overlapping windows ``batch`` at a time, outputs merged by ``overlap_average``."""
-    windows, starts = overlapping_windows(x, length, stride)
-    outputs = []
+    windows of ``length`` frames every ``stride`` frames, ``batch`` at a time, the
+    outputs averaged where windows overlap.
+
+    Each window is weighted by a Hann-like taper so window edges (with less
+    context) count less; the taper never reaches zero so every frame counts.
+    Motions shorter than ``length`` are edge-padded to it and cut back after.
+    Outputs are accumulated as they come, so memory grows with T, not with the
+    number of windows.
+    """
+    num_frames = x.shape[0]
+    if num_frames < length:
+        x = pad_edges(x, 0, length - num_frames)
+    starts = window_starts(x.shape[0], length, stride)
+    taper = torch.sin(torch.linspace(0.0, torch.pi, length + 2, dtype=x.dtype, device=x.device)[1:-1])[:, None]
+    out, weight = None, x.new_zeros((x.shape[0], 1))
     with torch.no_grad():
-        for part in chunked(len(windows), batch, progress):
-            outputs.append(window_fn(windows[part]))
-    return overlap_average(torch.cat(outputs), starts, len(x))
+        for part in chunked(len(starts), batch, progress):
+            outputs = window_fn(torch.stack([x[s:s + length] for s in starts[part]]))
+            if out is None:
+                out = outputs.new_zeros((x.shape[0], outputs.shape[-1]))
+            for w, s in zip(outputs, starts[part]):
+                out[s:s + length] += taper * w
+                weight[s:s + length] += taper
+    return (out / weight)[:num_frames]
 
 
 def chunked(n: int, chunk: int, progress: Optional[Callable[[float], None]] = None) -> Iterator[slice]:

@@ -97,6 +97,17 @@ def test_refines_a_real_clip(val_pair):
     assert after["mpjpe"] < before["mpjpe"]
 
 
+@needs_weights
+def test_refine_follows_the_motion_wherever_it_is(val_pair):
+    """Each window is centred on its own mean position: moving the whole motion moves the result."""
+    _, noisy = val_pair
+    offset = np.array([3.0, -2.0, 0.5])
+    out = refine(noisy, "diffusion", device="cpu")
+    moved = refine(noisy.replace(trans=noisy.trans + offset), "diffusion", device="cpu")
+    assert np.allclose(moved.trans, out.trans + offset, atol=2e-4)
+    assert np.allclose(moved.rotations, out.rotations, atol=2e-4)
+
+
 def test_training_smoke(tmp_path):
     from refine_core.train.loop import train_method
 

@@ -28,3 +28,14 @@ def test_batches_do_not_change_the_result():
     x = torch.randn(300, 3)
     fn = lambda w: w.cumsum(1) / 10  # depends on the whole window
     assert torch.allclose(refine_overlapping(fn, x, 64, 32, batch=1), refine_overlapping(fn, x, 64, 32, batch=64))
+
+
+def test_low_pass_of_a_long_motion_has_no_seams():
+    """low_pass convolves long motions in spans of frames; the result is one Gaussian filter."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from refine_core.refiners.common import LOW_PASS_SPAN, low_pass
+
+    x = torch.randn(2, 2 * LOW_PASS_SPAN + 123, 5, dtype=torch.float64)
+    expected = gaussian_filter1d(x.numpy(), 2.0, axis=1, mode="nearest", truncate=3.0)
+    assert torch.allclose(low_pass(x, 2.0), torch.from_numpy(expected), atol=1e-6)  # float32 weights

@@ -108,6 +108,9 @@ def time_accel(x: torch.Tensor) -> torch.Tensor:
     return x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
 
 
+LOW_PASS_SPAN = 4096  # frames per convolution in low_pass
+
+
 def low_pass_radius(sigma: float) -> int:
     """Frames each side that ``low_pass`` reads (its Gaussian's 3 sigma)."""
     return int(3 * sigma)
@@ -125,5 +128,8 @@ def low_pass(x, sigma: float):
     flat = x.flatten(2).transpose(1, 2)  # (B, C, L)
     b, c, l = flat.shape
     padded = F.pad(flat.reshape(b * c, 1, l), (radius, radius), mode="replicate")
-    out = F.conv1d(padded, kernel[None, None]).view(b, c, l).transpose(1, 2).reshape(x.shape)
+    # conv1d unfolds its input (taps x frames): a long motion goes in spans of frames.
+    spans = [padded[..., i:i + LOW_PASS_SPAN + 2 * radius] for i in range(0, l, LOW_PASS_SPAN)]
+    out = torch.cat([F.conv1d(span, kernel[None, None]) for span in spans], -1)
+    out = out.view(b, c, l).transpose(1, 2).reshape(x.shape)
     return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out

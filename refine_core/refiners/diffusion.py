@@ -39,7 +39,9 @@ from torch import nn
 from ..kinematics import fk_positions_torch
 from ..motion import Motion
 from ..refiners import WEIGHTS_DIR
-from .common import gaussian_weights, joints_from_quats, load_model, low_pass, refine_sequence, time_accel
+from ..windows import refine_overlapping
+from .common import (gaussian_weights, joints_from_quats, load_model, low_pass, low_pass_radius, motion_tensors,
+                     tensors_to_motion, time_accel)
 from .schedule import CosineSchedule, ScheduleConfig, ddim_sample
 
 NUM_JOINTS = 24
@@ -54,7 +56,7 @@ class DiffusionConfig:
     depth: int = 4  # denoising blocks (the paper's ablation: 4 ... 10)
     kernel: int = 3  # temporal convolution; dilations 1, 2, 4, 8 repeat
     window: int = 64  # frames per window (training and inference)
-    stride: int = 48  # inference window stride
+    stride: int = 32  # inference window stride (half a window: every frame in two windows)
     diffusion_steps: int = 50  # T
     sampling_steps: int = 2  # K DDIM steps at inference
     forward_noise: str = "conditional"  # or "paired": the real error y - x0 (ablation)
@@ -142,7 +144,7 @@ class ConditionalGaussian(nn.Module):
         mean = self.mu_e + (cond - self.mu_c) @ self.gain.T
         varying = torch.randn_like(mean)
         if jitter_sigma > 0:
-            kernel = gaussian_weights(jitter_sigma, int(3 * jitter_sigma), mean.device)
+            kernel = gaussian_weights(jitter_sigma, low_pass_radius(jitter_sigma), mean.device)
             varying = low_pass(varying, jitter_sigma) / kernel.pow(2).sum().sqrt()
         rho = self.static_fraction
         z = rho.sqrt() * torch.randn_like(mean[..., :1, :]) + (1 - rho).sqrt() * varying
@@ -236,7 +238,8 @@ class PoseDenoiser(nn.Module):
         return low_pass(error, self.config.error_sigma)
 
     def prefilter(self, y: torch.Tensor) -> torch.Tensor:
-        """The motion the reverse process starts at: y low-passed by ``input_sigma``.
+        """The motion the reverse process starts at: y low-passed by ``input_sigma``
+        (``refine`` low-passes the whole motion once, so no window edge is padded).
 
         Why: the per-frame jitter is what the error's MSE weighs least, and a
         network that must reproduce it exactly leaves some in its output; a
@@ -248,9 +251,8 @@ class PoseDenoiser(nn.Module):
         return self(x_t, y, t) * self.error_model.err_std
 
     def denoise(self, y: torch.Tensor, steps: int = None) -> torch.Tensor:
-        """(B, L, 147) noisy features -> clean estimate, K DDIM steps from x_T = y."""
+        """(B, L, 147) prefiltered noisy features -> clean estimate, K DDIM steps from x_T = y."""
         k = steps or self.config.sampling_steps
-        y = self.prefilter(y)
         return ddim_sample(lambda x, t: self.predict_error(x, y, t), y, self.schedule, k)
 
 
@@ -292,6 +294,9 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
     barely weighs the frame-to-frame jitter that the accel error measures."""
     cfg = model.config
     x0, y, origin = window_features(batch)
+    # Training windows are low-passed on their own (edges replicated); the shipped
+    # weights were trained so. Low-passing with real context frames instead,
+    # as refine does, was tried: no better (docs/methods/diffusion.md).
     y = model.prefilter(y)
     if cfg.forward_noise == "conditional":
         error = model.error_model.sample(y[..., :ROT_DIM], cfg.input_sigma if cfg.temporal_noise else 0.0)
@@ -315,18 +320,24 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
 
 def refine(motion: Motion, device: str = "cpu", progress=None, steps: int = None, batch: int = 64,
            weights=None) -> Motion:
-    """D3PRefiner on a whole motion: overlapping windows, each denoised by ``steps``
-    DDIM steps (default: the config's K = 2) starting at the noisy window; every
-    frame refined, short motions edge-padded. ``weights``: another checkpoint."""
+    """D3PRefiner on a whole motion: low-passed once (``prefilter``), then
+    overlapping windows, each centred on its mean position and denoised by
+    ``steps`` DDIM steps (default: the config's K = 2) from the low-passed
+    noisy window; 6D rotations and translations averaged where windows overlap
+    (then Gram-Schmidt). Every frame refined, short motions edge-padded.
+    ``weights``: another checkpoint."""
     path = weights or WEIGHTS_DIR / "diffusion.pt"
     model, config, _ = load_model(path, PoseDenoiser, DiffusionConfig, device)
+    quats, trans = motion_tensors(motion, device)
+    no_origin = torch.zeros(1, 1, 3, device=device)
+    with torch.no_grad():
+        start = model.prefilter(to_features(quats[None], trans[None], no_origin))[0]
 
-    def model_fn(quats, trans):
-        origin = trans.mean(dim=1, keepdim=True)
-        x0 = model.denoise(to_features(quats, trans, origin), steps)
-        q = roma.rotmat_to_unitquat(to_rotmats(x0))
-        # Keep the input's (sign-continuous) hemisphere so overlapping windows average.
-        q = torch.where((q * quats).sum(-1, keepdim=True) < 0, -q, q)
-        return q, to_trans(x0, origin)
+    def window_fn(y):
+        origin = F.pad(y[..., ROT_DIM:].mean(1, keepdim=True), (ROT_DIM, 0))  # the window's mean position
+        return model.denoise(y - origin, steps) + origin
 
-    return refine_sequence(model_fn, motion, config.window, config.stride, device, progress, batch)
+    clean = refine_overlapping(window_fn, start, config.window, config.stride, progress, batch)
+    q = roma.rotmat_to_unitquat(to_rotmats(clean))
+    q = torch.where((q * quats).sum(-1, keepdim=True) < 0, -q, q)  # the input's sign-continuous hemisphere
+    return tensors_to_motion(motion, q, to_trans(clean[None], no_origin)[0])
