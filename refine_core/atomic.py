@@ -1,4 +1,7 @@
-"""Write a file so that nobody ever sees half of it: every output of the project goes through here.
+"""Write a file so that nobody ever sees half of it: every file refine_core writes
+(interchange files, worker files, checkpoints, the data cache, bench --write,
+the tuned filter parameters) and the batch report go through here; the
+docs' plots (`--plot`) do not.
 
 The content goes to a hidden temporary sibling (same folder, so the final
 ``os.replace`` is a rename on one file system), is flushed to disk, then

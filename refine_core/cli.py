@@ -107,9 +107,11 @@ def cmd_bench(args):
     rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, seed=args.seed, log=log)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
+        from .atomic import atomic_write
         from .bench import results_page
 
-        Path(args.write).write_text(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]]), args.seed))
+        with atomic_write(args.write, text=True) as f:
+            f.write(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]]), args.seed))
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import sys
 
+from ..atomic import atomic_write
 from ..bench import corrupted_clips, score
 from ..refiners import WEIGHTS_DIR, refine
 
@@ -52,7 +53,8 @@ def tune(seed: int = 0, log=print) -> dict:
 
 def main(argv=None):
     result = tune()
-    TUNED_PATH.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_write(TUNED_PATH, text=True) as f:
+        f.write(json.dumps(result, indent=2) + "\n")
     print(f"wrote {TUNED_PATH}")
     return 0
 
