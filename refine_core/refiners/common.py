@@ -25,8 +25,17 @@ from ..params import Param, check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
+
+
+def rowwise_6d_index(joints: int = 24) -> torch.Tensor:
+    """Channel index taking 6D features flattened row-wise from a (3, 2) block
+    ([r00, r01, r10, r11, r20, r21] per joint, format-1 tcn and tar) to the
+    project's columns layout: ``new = old[..., index]``. Used to migrate
+    format-1 weights, whose first and last layers are permuted to match."""
+    per_joint = torch.tensor([0, 2, 4, 1, 3, 5])
+    return (6 * torch.arange(joints)[:, None] + per_joint).flatten()
 
 
 def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
@@ -38,8 +47,10 @@ def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
         torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, f)
 
 
-def load_model(path, model_class, config_class, device="cpu"):
-    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path."""
+def load_model(path, model_class, config_class, device="cpu", migrate: Optional[Callable] = None):
+    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path.
+
+    ``migrate(state_dict, format) -> state_dict`` updates an older format's weights."""
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else None, str(device))
     if key in _CACHE:
@@ -49,7 +60,10 @@ def load_model(path, model_class, config_class, device="cpu"):
         known = {f.name for f in fields(config_class)}
         config = config_class(**{k: v for k, v in ckpt["config"].items() if k in known})
         model = model_class(config)
-        model.load_state_dict(ckpt["state_dict"])
+        state = ckpt["state_dict"]
+        if migrate is not None and ckpt.get("format", 1) < CHECKPOINT_FORMAT:
+            state = migrate(state, ckpt.get("format", 1))
+        model.load_state_dict(state)
     except Exception as exc:
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
@@ -155,13 +169,14 @@ class LearnedMethod:
     run: Callable
     recipe: Recipe
     inference: tuple = ()
+    migrate: Optional[Callable] = None  # (state_dict, format) -> state_dict for older checkpoints
 
     def settings(self, params: Optional[dict] = None) -> dict:
         return check_params(self.name, self.inference, params)
 
     def load(self, device: str = "cpu", weights=None):
         """(model in eval mode, config) from the shipped (or a given) checkpoint."""
-        model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device)
+        model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device, self.migrate)
         return model, config
 
     def context(self, params: Optional[dict] = None, device: str = "cpu") -> int:
