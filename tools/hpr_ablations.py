@@ -20,8 +20,8 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from refine_core.bench import corrupted_clips, score  # noqa: E402
-from refine_core.refiners.common import load_model, motion_tensors, tensors_to_motion  # noqa: E402
 from refine_core.refiners import hpr  # noqa: E402
+from refine_core.refiners.common import load_model, motion_tensors, tensors_to_motion  # noqa: E402
 from refine_core.refiners.hpr import HPRConfig, HPRNet, joint_groups, refine_windows  # noqa: E402
 from refine_core.train import loop  # noqa: E402
 from refine_core.train.data import load_cmu  # noqa: E402

@@ -10,9 +10,9 @@ A checkpoint is ``refine_core/weights/<method>.pt``: a plain dict (loads with
 dataclass as a dict; unknown keys of older files are ignored),
 ``state_dict``, ``recipe`` (what training used and reached) and ``format``.
 """
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
-from ..params import Param, check_params
+from ..params import check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
 
@@ -47,7 +47,7 @@ def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
         torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, f)
 
 
-def load_model(path, model_class, config_class, device="cpu", migrate: Optional[Callable] = None):
+def load_model(path, model_class, config_class, device="cpu", migrate: Callable | None = None):
     """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path.
 
     ``migrate(state_dict, format) -> state_dict`` updates an older format's weights."""
@@ -146,7 +146,7 @@ class Recipe:
 
     loss: Callable
     window: Callable
-    setup: Optional[Callable] = None
+    setup: Callable | None = None
     loss_params: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     pairs: dict = field(default_factory=dict)
@@ -169,9 +169,9 @@ class LearnedMethod:
     run: Callable
     recipe: Recipe
     inference: tuple = ()
-    migrate: Optional[Callable] = None  # (state_dict, format) -> state_dict for older checkpoints
+    migrate: Callable | None = None  # (state_dict, format) -> state_dict for older checkpoints
 
-    def settings(self, params: Optional[dict] = None) -> dict:
+    def settings(self, params: dict | None = None) -> dict:
         return check_params(self.name, self.inference, params)
 
     def load(self, device: str = "cpu", weights=None):
@@ -179,7 +179,7 @@ class LearnedMethod:
         model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device, self.migrate)
         return model, config
 
-    def context(self, params: Optional[dict] = None, device: str = "cpu") -> int:
+    def context(self, params: dict | None = None, device: str = "cpu") -> int:
         """Frames of context a ranged refinement needs on each side (the driver's reach)."""
         return self.driver(self.load(device)[1], self.settings(params)).context
 

@@ -33,7 +33,6 @@ L_l = lambda_3d |J - J_l|^2 + lambda_smpl |R - R_l|^2 (the 2D reprojection
 term has no counterpart without images), plus an acceleration term over
 three consecutive centre frames (our addition; see ``iteration_loss``).
 """
-DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 from dataclasses import dataclass
 
 import roma
@@ -45,6 +44,8 @@ from ..params import Param
 from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
 from ..windows import CentredWindows
 from .common import LearnedMethod, Recipe, gaussian_weights, rowwise_6d_index, time_accel
+
+DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 
 NUM_JOINTS = 24
 NUM_PARAMS = NUM_JOINTS + 1  # one GRU per joint rotation, one for the root translation

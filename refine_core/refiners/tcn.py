@@ -21,7 +21,6 @@ cuts). The output layer starts at zero, so the untrained network is that
 low-pass. The loss is the paper's MPJPE on FK joints, plus an
 optional acceleration term (``accel_weight``, our addition; see docs/methods/tcn.md).
 """
-DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 from dataclasses import dataclass
 
 import roma
@@ -32,6 +31,8 @@ from ..params import Param
 from ..rotations_torch import IDENTITY_6D, quat_to_rot6d, rot6d_to_matrix
 from ..windows import ValidConvolution
 from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass_radius, rowwise_6d_index, time_accel
+
+DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 
 NUM_JOINTS = 24
 POSE_CHANNELS = NUM_JOINTS * 6 + 3  # 6D rotations + root displacement (the output)
