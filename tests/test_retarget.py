@@ -160,7 +160,7 @@ def test_load_clips_cache_round_trip(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("more_test_30fps_*.npz"))) == 1
     again = data.load_clips("test", sources=("more",), rigs=("fair",))
     assert len(first) == len(again) == 4
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a.rotations, b.rotations)
         np.testing.assert_array_equal(a.trans, b.trans)
         assert a.meta["performer"] == b.meta["performer"] == "FAIR actor 1 (Meta)" and b.meta["split"] == "test"

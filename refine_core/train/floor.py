@@ -43,7 +43,7 @@ def level_floor(motion: Motion, max_tilt_deg=MAX_TILT_DEG) -> Motion:
     _, sing, dirs = np.linalg.svd(xz, full_matrices=False)
     spread = sing / np.sqrt(len(xz))
     grad = np.zeros(2)
-    for d, s in zip(dirs, spread):
+    for d, s in zip(dirs, spread, strict=True):
         if s > 0.3:
             along = xz @ d
             grad += d * np.sum(along * (p[:, 1] - centre[1])) / np.sum(along**2)

@@ -508,7 +508,7 @@ def plot_example(clean: Motion, path, presets=tuple(PRESETS), seed=0, joint="lef
         ax.legend(fontsize=7, loc="upper right")
         ax = axes[row, 1]
         err = 1000 * (noisy.trans - clean.trans)
-        for k, (axis, color) in enumerate(zip("xyz", ("tab:blue", "tab:green", "tab:red"))):
+        for k, (axis, color) in enumerate(zip("xyz", ("tab:blue", "tab:green", "tab:red"), strict=True)):
             ax.plot(t, err[:, k], color=color, lw=1, label=f"{axis}" + (" (depth)" if k == get_config(name).depth_axis else ""))
         ax.set_ylabel("root translation error (mm)", fontsize=7)
         ax.legend(fontsize=7, loc="upper right")
