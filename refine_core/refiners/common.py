@@ -19,6 +19,7 @@ from ..rotations import continuous_signs
 
 CHECKPOINT_FORMAT = 1
 _CACHE = {}
+_LOADS = [0]  # checkpoints read from disk by this process (cache misses): the batch reports it
 
 
 def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
@@ -46,7 +47,13 @@ def load_model(path, model_class, config_class, device="cpu"):
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
     _CACHE[key] = (model, config, ckpt.get("recipe", {}))
+    _LOADS[0] += 1
     return _CACHE[key]
+
+
+def load_count() -> int:
+    """How many checkpoints ``load_model`` has read in this process (not cache hits)."""
+    return _LOADS[0]
 
 
 def motion_tensors(motion: Motion, device="cpu"):
