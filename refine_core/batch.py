@@ -772,25 +772,33 @@ def run_items(items: list, on_row, run_fn: Callable[[list, Callable], Optional[d
 
 
 # ---------------------------------------------------------------- the command
-def add_batch_arguments(p: argparse.ArgumentParser):
-    """The options of ``python -m refine_core batch`` besides the refine ones."""
+def add_batch_arguments(p: argparse.ArgumentParser, ray: bool = True):
+    """The batch options besides the refine ones (``ray``: also --ray and
+    --num-gpus-per-worker; the Blender batch has no Ray mode)."""
     p.add_argument("inputs", nargs="+", metavar="IN", help="motion files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default 1; with --ray: one per CPU or GPU)")
-    p.add_argument("--resume", action="store_true", help="skip inputs whose output exists and is valid")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS|auto|local",
-                   help="run on Ray: a cluster address, auto (the cluster of this node, the default), or local")
-    p.add_argument("--num-gpus-per-worker", type=float, default=None, metavar="G",
-                   help="with --ray: GPUs per worker (default 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default 1" + ("; with --ray: one per CPU, or per GPU)" if ray else ")"))
+    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs exist (the .npz valid)")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line")
+    if ray:
+        p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS|auto|local",
+                       help="run on Ray: a cluster address, auto (the cluster of this node, the default), or local")
+        p.add_argument("--num-gpus-per-worker", type=float, default=None, metavar="G",
+                       help="with --ray: GPUs per worker (default 1 when the cluster has GPUs, else 0)")
+
+
+def check_batch_arguments(args):
+    """What ``add_batch_arguments``' options must satisfy (argparse checks the types)."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ArgumentError(f"--jobs {args.jobs}: must be 1 or more")
 
 
 def cmd_batch(args) -> int:
     """``python -m refine_core batch``: the exit code."""
     try:
-        if args.jobs is not None and args.jobs < 1:
-            raise ArgumentError(f"--jobs {args.jobs}: must be 1 or more")
+        check_batch_arguments(args)
         if args.num_gpus_per_worker is not None and (args.ray is None or args.num_gpus_per_worker < 0):
             raise ArgumentError("--num-gpus-per-worker: needs --ray and a number of 0 or more")
         request = refine_request(args)
