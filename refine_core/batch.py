@@ -315,10 +315,10 @@ class Staging:
                 os.replace(tmp, final)
                 done.append(final)
         except BaseException as exc:
-            for final in done:
-                remove_quietly(final)
-            for backup, final in backups:
-                os.replace(backup, final)
+            for placed in done:
+                remove_quietly(placed)
+            for backup, old in backups:
+                os.replace(backup, old)
             self.discard()
             if isinstance(exc, OSError):
                 raise BadInputError(final, f"cannot write the file ({exc.strerror or exc})") from None
@@ -338,7 +338,8 @@ def sweep_temporaries(items: list):
     writing leaves one); only names this module's staging makes are touched."""
     for item in items:
         for final in map(Path, item["outputs"].values()):
-            for pattern in (f".{final.name}.*.tmp*", f".{final.stem}.*.tmp{final.suffix}"):
+            # atomic_write's temporary of our temporary starts with a second dot
+            for pattern in (f".{final.name}.*.tmp*", f"..{final.name}.*.tmp*", f".{final.stem}.*.tmp{final.suffix}"):
                 for tmp in final.parent.glob(pattern):
                     remove_quietly(tmp)
 
@@ -558,6 +559,8 @@ def connect_ray(address: str):
     dashboard), "auto" joins the cluster this node belongs to, else a cluster
     address. The workers import this copy of the package (PYTHONPATH)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine unasked
+    if address == "local":  # one machine: Ray on the loopback address (read when ray is imported)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -566,7 +569,7 @@ def connect_ray(address: str):
     init = {"runtime_env": {"env_vars": {"PYTHONPATH": root, "RAY_USAGE_STATS_ENABLED": "0"}},
             "logging_level": "WARNING", "log_to_driver": False}
     if address == "local":
-        init.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
+        init.update(address="local", include_dashboard=False)
     else:
         init["address"] = address
     try:
