@@ -33,10 +33,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def check_request(request: dict):
     check run once on a 3-frame still motion (range bounds on a frame count
     alone); the learned model is loaded here once, on the CPU: the workers
     resolve the device they run on."""
-    from .motion import MIN_FRAMES_TO_REFINE, Motion
+    from .motion import MIN_FRAMES_TO_REFINE
     from .refiners import check_frame_range, refine
 
     kwargs = dict(request["refine"])
@@ -575,7 +576,8 @@ def connect_ray(address: str):
     try:
         ray.init(**init)
     except Exception as err:  # no cluster there, a wrong address, a version mismatch
-        raise ArgumentError(" ".join(f"--ray {address}: cannot start or join Ray ({type(err).__name__}: {err})".split())) from None
+        message = f"--ray {address}: cannot start or join Ray ({type(err).__name__}: {err})"
+        raise ArgumentError(" ".join(message.split())) from None
     return ray
 
 
