@@ -27,7 +27,6 @@ import argparse
 import shutil
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -97,7 +96,7 @@ def refine_file(item: dict, opts: dict) -> dict:
     """Import, refine and export one input; returns its report row."""
     import bpy
 
-    from ..refine_core.batch import Staging, failure_text
+    from ..refine_core.batch import attempt
     from ..refine_core.errors import BadInputError
     from ..refine_core.refiners import check_frame_range
     from . import ops_export, ops_import, ops_refine, review
@@ -105,9 +104,7 @@ def refine_file(item: dict, opts: dict) -> dict:
     src, finals = item["input"], item["outputs"]
     request = opts["request"]
     row = {"input": src, "status": "failed", "error": None, "output": None, "metrics": None}
-    staging = Staging()
-    t0 = time.perf_counter()
-    try:
+    with attempt(row) as staging:
         reset_blender()
         motion, model = ops_import.read_input(src)
         start, end = check_frame_range(motion, request["refine"]["frame_range"], src)
@@ -133,14 +130,8 @@ def refine_file(item: dict, opts: dict) -> dict:
                 bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
         staging.commit()
         row.update({"status": "ok", "frames": motion.num_frames, "fps": motion.fps, "rows": [start, end]}, **finals)
-    except Exception as err:
-        staging.discard()
+    if row["status"] != "ok":
         row["metrics"] = None
-        row["error"] = failure_text(src, err)
-    except BaseException:
-        staging.discard()
-        raise
-    row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
 
 

@@ -361,9 +361,7 @@ def refine_item(item: dict, request: dict) -> dict:
 
     src = item["input"]
     row = {"input": src, "status": "failed", "error": None, "output": None}
-    staging = Staging()
-    t0 = time.perf_counter()
-    try:
+    with attempt(row) as staging:
         motion = read_motion(src, **request["read"])
         refined = refine(motion, request["method"], **request["refine"])
         with staging.writing(item["outputs"]["output"]) as tmp:
@@ -371,14 +369,26 @@ def refine_item(item: dict, request: dict) -> dict:
         staging.commit()
         row.update(status="ok", output=item["outputs"]["output"], frames=motion.num_frames, fps=motion.fps,
                    rows=list(refined.meta["refined_range"]))
+    return row
+
+
+@contextmanager
+def attempt(row: dict):
+    """``with attempt(row) as staging:`` one file's work. The file's own
+    error becomes the row's one-line ``error`` (status failed) and its staged
+    outputs are removed; an interrupt removes them too and goes on; the row
+    gets its ``seconds`` either way."""
+    staging, t0 = Staging(), time.perf_counter()
+    try:
+        yield staging
     except Exception as err:
         staging.discard()
-        row["error"] = failure_text(src, err)
+        row.update(status="failed", output=None, error=failure_text(row["input"], err))
     except BaseException:
         staging.discard()
         raise
-    row["seconds"] = round(time.perf_counter() - t0, 3)
-    return row
+    finally:
+        row["seconds"] = round(time.perf_counter() - t0, 3)
 
 
 def worker_id() -> str:
