@@ -47,6 +47,7 @@ from .errors import BadInputError
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_ARGS, EXIT_FAILED = 0, 1, 2, 3
 INPUT_SUFFIXES = (".npz", ".pkl", ".pt", ".pth", ".npy")  # what the readers and the importer take
 MAX_ATTEMPTS = 3  # a file whose worker died this often is reported failed
+INTERCHANGE_FORMAT = "amass_npz"  # what read_motion calls the files write_npz writes
 
 
 class ArgumentError(Exception):
@@ -268,10 +269,9 @@ def _finished(item: dict) -> bool:
     if not all(os.path.isfile(p) for p in item["outputs"].values()):
         return False
     try:
-        read_motion(item["outputs"]["output"])
+        return read_motion(item["outputs"]["output"]).meta["format"] == INTERCHANGE_FORMAT
     except BadInputError:
         return False
-    return True
 
 
 # ---------------------------------------------------------------- atomic outputs, all or none
@@ -627,6 +627,19 @@ def run_ray(items: list, request: dict, on_row, jobs: Optional[int] = None,
 
     for _ in range(count):
         give(start())
+    try:
+        _ray_loop(ray, running, pending, attempts, give, start, on_row)
+    except BaseException:  # interrupted: end the workers before the caller sweeps their temporary files
+        for actor, _ in running.values():
+            ray.kill(actor)
+        if running:
+            ray.wait(list(running), num_returns=len(running), timeout=10)
+        raise
+    return {"ray_workers": started[0], "ray_gpus_per_worker": gpw, "ray_threads_per_worker": threads}
+
+
+def _ray_loop(ray, running: dict, pending: list, attempts: dict, give, start, on_row):
+    """Hand out files as actors finish them; a dead actor's file goes back in the queue."""
     while running:
         done, _ = ray.wait(list(running), num_returns=1)
         ref = done[0]
@@ -649,7 +662,6 @@ def run_ray(items: list, request: dict, on_row, jobs: Optional[int] = None,
         on_row(row)
         if pending:
             give(actor)
-    return {"ray_workers": started[0], "ray_gpus_per_worker": gpw, "ray_threads_per_worker": threads}
 
 
 class BatchWorker:
@@ -657,12 +669,16 @@ class BatchWorker:
     file's failure is its row, never the actor's end."""
 
     def __init__(self, request: dict, threads: int):
+        import ray
+
         from .refiners import get_method
 
         if get_method(request["method"]).kind == "learned":
             import torch
 
             torch.set_num_threads(threads)
+        if not ray.get_gpu_ids() and request["refine"].get("device") == "auto":  # a CPU worker on a GPU node
+            request = dict(request, refine=dict(request["refine"], device="cpu"))
         self.request = request
 
     def run(self, item: dict) -> dict:
@@ -704,7 +720,7 @@ class Progress:
             width = 30
             filled = int(width * self.done / max(self.total, 1))
             self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} files, "
-                              f"{self.failed} failed, ETA {eta:.0f} s")
+                              f"{self.failed} failed, ETA {int(eta) // 3600}:{int(eta) % 3600 // 60:02d}:{int(eta) % 60:02d}")
             if self.done == self.total:
                 self.stream.write("\n")
         else:

@@ -204,6 +204,10 @@ def test_resume_after_sigterm(inputs, reference, ray_address, tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("motion_refine_batch_*")) == tmp_before
     finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*_refined.npz")}
     assert 2 <= len(finished) < 18
+    damaged = sorted(finished)[0]  # an output that is not an interchange file is redone
+    np.save(out / damaged, np.zeros(3))
+    (out / (damaged + ".npy")).replace(out / damaged)
+    del finished[damaged]
 
     result = run_batch(inputs, "--out", out, "--method", "hpr", "--resume", "--ray", ray_address,
                        "--report", tmp_path / "r.json")
@@ -216,10 +220,11 @@ def test_resume_after_sigterm(inputs, reference, ray_address, tmp_path):
     s = report["summary"]
     assert (s["ok"], s["skipped"], s["failed"]) == (18 - len(finished), len(finished), 2)
     check_outputs(out, reference)
+    assert [r["status"] for r in report["files"] if Path(r["input"]).name == damaged.replace("_refined", "")] == ["ok"]
 
 
 # ---------------------------------------------------------------- checks before any work
-def test_report_path_checked_before_work(inputs, tmp_path):
+def test_report_path_checked_before_work(inputs, tmp_path, capsys):
     """The report may not be an output, an input or a folder, and its folder
     must exist: one line, exit 2, nothing written (not even the outputs)."""
     out = tmp_path / "out"
@@ -229,10 +234,10 @@ def test_report_path_checked_before_work(inputs, tmp_path):
              (tmp_path, "the report path is a folder"),
              (tmp_path / "missing" / "r.json", "the report's folder does not exist")]
     for report, message in cases:
-        result = run_batch(walk, "--out", out, "--method", "gaussian", "--report", report)
-        assert result.returncode == 2, result.stderr
-        errors = result.stderr.strip().splitlines()
-        assert len(errors) == 1 and message in errors[0], result.stderr
+        assert cli.main(["batch", str(walk), "--out", str(out), "--method", "gaussian", "--report", str(report)]) == 2
+        captured = capsys.readouterr()
+        errors = captured.err.strip().splitlines()
+        assert len(errors) == 1 and message in errors[0] and captured.out == "", captured
         assert not out.exists() or list(out.iterdir()) == []
 
 
