@@ -30,7 +30,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_ARGS, EXIT_FAILED = 0, 1, 2, 3
 CLI_COMMAND = "motion_refine"
 BLENDER_REFINE_OPTIONS = ("frame_range", "blend", "strength", "device", "params")  # what RefineSettings takes
 
@@ -165,6 +164,8 @@ def worker_command() -> list:
     module); the runner appends the two pipe fds."""
     import bpy
 
+    from ..refine_core.errors import EXIT_INTERNAL
+
     script = str(Path(__file__).resolve())
     if bpy.app.binary_path:
         return [bpy.app.binary_path, "-b", "--factory-startup", "--python-exit-code", str(EXIT_INTERNAL),
@@ -175,6 +176,7 @@ def worker_command() -> list:
 def run_worker(task_fd: str, result_fd: str) -> int:
     """Internal: serve the parent's items over the two pipes."""
     from ..refine_core.batch import serve
+    from ..refine_core.errors import EXIT_OK
 
     serve(int(task_fd), int(result_fd), lambda opts: blender_processor(opts, standalone=True))
     return EXIT_OK
@@ -193,6 +195,7 @@ def main(argv=None, standalone: bool = True) -> int:
     (a leading ``--`` is ignored). ``standalone=False`` when the add-on is
     already registered (``blender -c motion_refine``)."""
     from ..refine_core import batch as core
+    from ..refine_core.errors import EXIT_BAD_INPUT, EXIT_OK
 
     argv = strip_separator(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"] and len(argv) == 3:
@@ -201,14 +204,14 @@ def main(argv=None, standalone: bool = True) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed the message; -c must not exit Blender here
-        return EXIT_OK if exc.code in (0, None) else EXIT_BAD_ARGS
+        return EXIT_OK if exc.code in (0, None) else EXIT_BAD_INPUT
     try:
         core.check_batch_arguments(args)
         request = blender_request(args, parser)
         items = core.plan(args.inputs, args.out, outputs_for(args.plots, args.save_blend), args.report, args.resume)
     except core.ArgumentError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return EXIT_BAD_INPUT
     opts = {"request": request}
     jobs = min(args.jobs or 1, max(1, len(items)))
 

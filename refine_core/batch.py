@@ -37,14 +37,12 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from .atomic import atomic_write, remove_quietly, temp_sibling
-from .errors import BadInputError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_FAILED, BadInputError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_ARGS, EXIT_FAILED = 0, 1, 2, 3
 INPUT_SUFFIXES = (".npz", ".pkl", ".pt", ".pth", ".npy")  # what the readers and the importer take
 MAX_ATTEMPTS = 3  # a file whose worker died this often is reported failed
 INTERCHANGE_FORMAT = "amass_npz"  # what read_motion calls the files write_npz writes
@@ -72,10 +70,10 @@ def refine_request(args) -> dict:
     """The parsed refine options as {method, read: read_motion kwargs,
     refine: refine kwargs}; every option goes by name, so an option added to
     ``add_refine_options`` reaches ``refine`` (or ``read_motion``) without
-    code here. --start/--end become frame_range, --param the params dict."""
+    code here. --start/--end become frame_range, --param params (as given:
+    ``refine`` parses them; plain strings travel to workers as they are)."""
     import inspect
 
-    from .cli import _parse_params
     from .formats import read_motion
     from .refiners import refine
 
@@ -86,10 +84,7 @@ def refine_request(args) -> dict:
         if name in ("method", "start", "end"):
             continue
         if name == "param":
-            try:
-                request["refine"]["params"] = _parse_params(args.param)
-            except BadInputError as err:
-                raise ArgumentError(str(err)) from None
+            request["refine"]["params"] = args.param
         elif name in refine_args:
             request["refine"][name] = getattr(args, name)
         elif name in read_args:
@@ -100,23 +95,23 @@ def refine_request(args) -> dict:
 
 
 def check_request(request: dict):
-    """Refuse a request that no file can satisfy, before the first file.
+    """Refuse a request that no file can satisfy, before the first file: the
+    core's ``refiners.check_request`` (method and its weights, blend,
+    strength, device, parameters) and the range bounds that need no file
+    (``check_frame_range`` on a motion as long as the range asks)."""
+    import inspect
 
-    The core checks a request where it refines (``refine``), so this is that
-    check run once on a 3-frame still motion (range bounds on a frame count
-    alone); the learned model is loaded here once, on the CPU: the workers
-    resolve the device they run on."""
-    from .motion import MIN_FRAMES_TO_REFINE
-    from .refiners import check_frame_range, refine
+    from .refiners import check_frame_range
+    from .refiners import check_request as check_refine_request
 
-    kwargs = dict(request["refine"])
-    start, end = kwargs.pop("frame_range")
+    kwargs = request["refine"]
+    accepted = set(inspect.signature(check_refine_request).parameters)
+    start, end = kwargs["frame_range"]
     try:
+        check_refine_request(request["method"], **{k: v for k, v in kwargs.items() if k in accepted})
         if start is not None or end is not None:
-            frames = max(v for v in (start, end, MIN_FRAMES_TO_REFINE - 1) if v is not None) + 1
+            frames = max(v for v in (start, end, 0) if v is not None) + 1
             check_frame_range(_still_motion(frames), (start, end), "--start/--end")
-        kwargs["device"] = "cpu"
-        refine(_still_motion(MIN_FRAMES_TO_REFINE), request["method"], **kwargs)
     except BadInputError as err:
         raise ArgumentError(str(err)) from None
 
@@ -175,7 +170,7 @@ def output_names(found) -> list:
     prefixed, then a counter if still equal."""
     stems = [p.stem for p, _ in found]
     names = []
-    for (p, root), stem in zip(found, stems):
+    for (p, root), stem in zip(found, stems, strict=True):
         if stems.count(stem) > 1:
             rel = p.relative_to(root).with_suffix("") if root is not None else Path(p.parent.name) / stem
             stem = "_".join(part for part in ((root.name if root is not None else ""),) + rel.parts if part)
@@ -205,7 +200,7 @@ def _can_create_in(folder: Path) -> bool:
     return _create_error(folder) is None
 
 
-def _create_error(folder: Path) -> Optional[str]:
+def _create_error(folder: Path) -> str | None:
     probe = folder / f".motion_refine_probe.{uuid.uuid4().hex[:8]}"
     try:
         probe.open("xb").close()
@@ -248,7 +243,7 @@ def plan(inputs: Iterable, out, outputs: Callable[[Path, str], dict] = None, rep
     found = find_inputs(inputs)
     check_out_folder(out)
     items = [{"input": str(p), "name": n, "outputs": {k: str(v) for k, v in outputs(out, n).items()}}
-             for (p, _), n in zip(found, output_names(found))]
+             for (p, _), n in zip(found, output_names(found), strict=True)]
     inputs = {os.path.realpath(i["input"]): f"the input file {i['input']}" for i in items}
     for item in items:
         if any(os.path.realpath(p) in inputs for p in item["outputs"].values()):
@@ -502,7 +497,7 @@ class _Worker:
                 pass
 
 
-def run_pool(items: list, command: list, options: dict, jobs: int, on_row, env: Optional[dict] = None):
+def run_pool(items: list, command: list, options: dict, jobs: int, on_row, env: dict | None = None):
     """``items`` over ``jobs`` worker processes running ``command`` + the two
     pipe fds (``serve`` on the other side), one item at a time each. A worker
     that dies has its item retried by a new worker (MAX_ATTEMPTS in all);
@@ -591,8 +586,8 @@ def connect_ray(address: str):
     return ray
 
 
-def run_ray(items: list, request: dict, on_row, jobs: Optional[int] = None,
-            num_gpus_per_worker: Optional[float] = None) -> dict:
+def run_ray(items: list, request: dict, on_row, jobs: int | None = None,
+            num_gpus_per_worker: float | None = None) -> dict:
     """``items`` over long-lived Ray actors (``BatchWorker``; Ray connected
     by ``connect_ray``) that each load the model once. Inputs and outputs are
     paths that every node sees (shared storage). A file whose actor dies is
@@ -782,7 +777,7 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_items(items: list, on_row, run_fn: Callable[[list, Callable], Optional[dict]]) -> tuple:
+def run_items(items: list, on_row, run_fn: Callable[[list, Callable], dict | None]) -> tuple:
     """Report the pre-decided rows (skipped, refused), run the rest with
     ``run_fn(todo, on_row)``; (results by input, extra summary, seconds)."""
     results = {}
@@ -838,7 +833,7 @@ def cmd_batch(args) -> int:
         ray = connect_ray(args.ray) if args.ray is not None else None
     except ArgumentError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_ARGS
+        return EXIT_BAD_INPUT
     if ray is not None:
         mode = f"ray {args.ray}"
 
@@ -883,4 +878,4 @@ def finish(items: list, run_fn, settings: dict, report_path=None, quiet: bool = 
               + (f"; report: {report_path}" if report_path and written else ""), flush=True)
     if not written:
         return EXIT_INTERNAL
-    return EXIT_FAILED if s["failed"] else EXIT_OK
+    return EXIT_SOME_FAILED if s["failed"] else EXIT_OK
