@@ -97,6 +97,7 @@ def refine_file(item: dict, opts: dict) -> dict:
 
     from ..refine_core.batch import attempt
     from ..refine_core.errors import BadInputError
+    from ..refine_core.params import parse_params
     from ..refine_core.refiners import check_frame_range
     from . import ops_export, ops_import, ops_refine, review
 
@@ -113,7 +114,7 @@ def refine_file(item: dict, opts: dict) -> dict:
         first = scene.frame_start  # row 0 is keyed here
         settings = ops_refine.RefineSettings(request["method"], first + start, first + end, request["refine"]["blend"],
                                              scene.motion_refine.strength, request["refine"]["device"],
-                                             dict(request["refine"]["params"]))
+                                             parse_params(request["refine"]["params"]))
         graph = Path(review.graph_path(obj.name))
         graph.unlink(missing_ok=True)  # so a graph that was not drawn is not an older one
         row["metrics"] = ops_refine.refine_object(obj, settings)

@@ -244,8 +244,9 @@ def test_report_path_checked_before_work(inputs, tmp_path, capsys):
 def test_bad_options_exit_2(inputs, tmp_path, capsys):
     """The core's own checks, before the first file."""
     walk = str(inputs / GOOD[0])
-    for args, message in [(["--strength", "2"], "strength must be between 0 and 1"),
-                          (["--blend", "-1"], "blend must be 0 or more frames"),
+    for args, message in [(["--strength", "2"], "strength 2.0: strength must be"),
+                          (["--blend", "-1"], "--blend -1: blend must be"),
+                          (["--param", "nosuch=1"], "gaussian has no parameter 'nosuch'"),
                           (["--jobs", "0"], "--jobs 0: must be 1 or more"),
                           (["--param", "x"], "expected key=value")]:
         assert cli.main(["batch", walk, "--out", str(tmp_path / "out"), "--method", "gaussian", *args]) == 2
