@@ -131,6 +131,12 @@ def cmd_train(args):
     return EXIT_OK
 
 
+def cmd_batch(args):
+    from .batch import cmd_batch
+
+    return cmd_batch(args)
+
+
 def cmd_worker(args):
     from .worker import run
 
@@ -203,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="weights file (default: refine_core/weights/<method>.pt)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("batch", help="refine many files (local worker processes or a Ray cluster; docs/batch.md)",
+                       epilog="Exit codes: 0 all ok, 3 any file failed, 2 bad arguments, 1 interrupted.")
+    add_refine_options(p)
+    from .batch import add_batch_arguments
+
+    add_batch_arguments(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("methods", help="list refinement methods and whether they can run")
     p.set_defaults(func=cmd_methods)
