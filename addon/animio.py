@@ -106,6 +106,39 @@ def _write_curve(fc, frame_start, row0, values):
     fc.update()
 
 
+# Every stored field of a keyframe: (name, values per key, dtype) for foreach_get/set.
+_KEY_FIELDS = [(name, 2, np.float32) for name in ("co", "handle_left", "handle_right")] + \
+    [(name, 1, np.int32) for name in ("interpolation", "easing", "handle_left_type", "handle_right_type", "type")] + \
+    [(name, 1, np.float32) for name in ("back", "amplitude", "period")] + \
+    [(name, 1, bool) for name in ("select_control_point", "select_left_handle", "select_right_handle")]
+
+
+def motion_curve_ids():
+    """(data_path, index, group) of every motion curve, in key_motion's order."""
+    return [(rot_path(n), c, n) for n in JOINT_NAMES for c in range(4)] + [(LOC_PATH, c, ROOT) for c in range(3)]
+
+
+def copy_motion_keys(src, dst, obj):
+    """Make the motion curves of action ``dst`` hold exactly the keys of
+    ``src``'s (both as they animate ``obj``); other curves are left alone."""
+    src_curves = compat.fcurve_collection(src, obj)
+    dst_curves = compat.ensure_fcurves(dst, obj)
+    for path, index, group in motion_curve_ids():
+        a = src_curves.find(path, index=index) if src_curves else None
+        if a is None:
+            continue
+        b = dst_curves.find(path, index=index) or compat.new_fcurve(dst_curves, path, index, group)
+        n = len(a.keyframe_points)
+        b.keyframe_points.clear()
+        b.keyframe_points.add(n)
+        for name, width, dtype in _KEY_FIELDS:
+            buf = np.empty(n * width, dtype=dtype)
+            a.keyframe_points.foreach_get(name, buf)
+            b.keyframe_points.foreach_set(name, buf)
+        b.extrapolation = a.extrapolation
+        b.update()
+
+
 # ---------------------------------------------------------------- reading
 class CurveTable:
     """The motion's F-curves of one armature: ``rot[j][c]`` (c in w, x, y, z),

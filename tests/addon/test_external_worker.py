@@ -13,6 +13,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from blender_helpers import backup_of  # noqa: E402
 from test_addon import all_keys, import_file, refine  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def test_bad_interpreter_is_an_error_and_keys_unchanged(blender, motion_file, tm
     with pytest.raises(RuntimeError, match="External Python .* cannot be started"):
         refine()
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None
+    assert backup_of(obj) is None
 
 
 def test_worker_dying_mid_run_is_an_error_and_keys_unchanged(blender, motion_file, tmp_path):
@@ -82,7 +83,7 @@ def test_worker_dying_mid_run_is_an_error_and_keys_unchanged(blender, motion_fil
     with pytest.raises(RuntimeError, match="exit code 1: ModuleNotFoundError"):
         refine()
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None and "motion_refine_metrics" not in obj
+    assert backup_of(obj) is None and "motion_refine_metrics" not in obj
 
 
 def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path):

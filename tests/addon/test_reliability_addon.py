@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bad_inputs as bi
-from blender_helpers import write_interchange
+from blender_helpers import backup_of, write_interchange
 
 bpy = pytest.importorskip("bpy")
 
@@ -86,7 +86,7 @@ def test_too_short_motion_imports_but_refine_reports_and_keeps_keys(user_armatur
     keys = all_keys(short)
     with pytest.raises(RuntimeError, match="at least 3.*keys unchanged"):
         bpy.ops.motion_refine.refine("EXEC_DEFAULT", True, method="butterworth", frame_start=1, frame_end=250)
-    assert same_keys(keys, short) and short.motion_refine.original is None
+    assert same_keys(keys, short) and backup_of(short) is None
     assert same_keys(user_keys, user_obj)
 
 
@@ -155,7 +155,7 @@ def test_cancel_halfway_or_at_the_end_leaves_keys(user_armature, when):
         ops_refine.refine_object(obj, settings, progress=cancel)
     assert len(seen) == stop_at + 1
     assert same_keys(keys, obj)
-    assert obj.motion_refine.original is None and "motion_refine_metrics" not in obj
+    assert backup_of(obj) is None and "motion_refine_metrics" not in obj
 
 
 def test_exception_inside_a_refiner_mid_run_leaves_keys(user_armature):
@@ -172,7 +172,7 @@ def test_exception_inside_a_refiner_mid_run_leaves_keys(user_armature):
 
     with pytest.raises(OSError, match="simulated fault"):
         ops_refine.refine_object(obj, settings, progress=fault)
-    assert same_keys(keys, obj) and obj.motion_refine.original is None
+    assert same_keys(keys, obj) and backup_of(obj) is None
 
 
 def test_refiner_exception_message_reaches_the_interface(user_armature):
@@ -182,7 +182,7 @@ def test_refiner_exception_message_reaches_the_interface(user_armature):
     with pytest.raises(RuntimeError, match=r"refinement failed \(TypeError: .*bogus.*\); keys unchanged"):
         bpy.ops.motion_refine.refine("EXEC_DEFAULT", True, method="butterworth", frame_start=10, frame_end=100,
                                      params='{"bogus": 1}')
-    assert same_keys(keys, obj) and obj.motion_refine.original is None
+    assert same_keys(keys, obj) and backup_of(obj) is None
 
 
 def test_refine_after_a_failure_still_works(user_armature):
@@ -193,4 +193,134 @@ def test_refine_after_a_failure_still_works(user_armature):
                                      params='{"cutoff_hz": -1}')
     assert bpy.ops.motion_refine.refine("EXEC_DEFAULT", True, method="butterworth", frame_start=10,
                                         frame_end=100) == {"FINISHED"}
-    assert not same_keys(keys, obj) and obj.motion_refine.original is not None
+    assert not same_keys(keys, obj) and backup_of(obj) is not None
+
+
+# ------------------------------------------- Restore Original: keys never lost
+def _refine(frame_start=20, frame_end=100):
+    return bpy.ops.motion_refine.refine("EXEC_DEFAULT", True, method="butterworth", frame_start=frame_start,
+                                        frame_end=frame_end, blend_frames=0)
+
+
+def _restore():
+    return bpy.ops.motion_refine.restore_original()
+
+
+def _hand_edit(obj, value=0.25):
+    """What an animator does between refinements: move some keys by hand."""
+    from motion_refine.addon import animio
+
+    fc = animio.curve_table(obj).rot[5][1]
+    for i in (40, 41, 42):
+        fc.keyframe_points[i].co.y = value
+    fc.update()
+
+
+def _activate(obj):
+    for other in bpy.context.view_layer.objects:
+        other.select_set(other == obj)
+    bpy.context.view_layer.objects.active = obj
+
+
+def test_restore_after_hand_edits_gives_the_keys_of_the_latest_refine(user_armature):
+    """D13a: refine -> Restore -> hand-edit -> refine -> Restore ends on the
+    hand-edited keys (the backup is taken again after a Restore)."""
+    obj, imported = user_armature
+    assert _refine() == {"FINISHED"} and not same_keys(imported, obj)
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+    _hand_edit(obj)
+    edited = all_keys(obj)
+    assert not same_keys(imported, obj)
+    assert _refine() == {"FINISHED"} and not same_keys(edited, obj)
+    assert _refine(50, 110) == {"FINISHED"}  # refining again keeps the backup from before the first
+    assert _restore() == {"FINISHED"}
+    assert same_keys(edited, obj)
+    assert backup_of(obj) is None and not any(a.motion_refine.backup_of for a in bpy.data.actions)
+
+
+def test_restore_with_a_second_action_keeps_both_actions(user_armature):
+    """D13b: a second action assigned and refined; Restore puts back its keys
+    and deletes neither it nor the first (refined) action."""
+    from motion_refine.addon import compat
+
+    obj, imported = user_armature
+    first = obj.animation_data.action
+    assert _refine() == {"FINISHED"}
+    first_refined = all_keys(obj)
+    second = first.copy()
+    second.name = "second take"
+    compat.assign_action(obj, second)
+    _hand_edit(obj, 0.5)
+    second_keys = all_keys(obj)
+    assert backup_of(obj) is None  # a copy has keys of its own: it does not share the first's backup...
+    assert _refine(30, 90) == {"FINISHED"}
+    assert _restore() == {"FINISHED"}
+    assert obj.animation_data.action.name == "second take" and same_keys(second_keys, obj)
+    assert {"second take", first.name} <= set(bpy.data.actions.keys())
+    compat.assign_action(obj, bpy.data.actions[first.name])
+    assert same_keys(first_refined, obj)  # ...but restoring it did not touch the first's
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+    assert "second take" in bpy.data.actions
+
+
+def test_refining_the_backup_itself_is_refused(user_armature):
+    """D13c: the backup assigned to the armature is never written into."""
+    from motion_refine.addon import compat
+
+    obj, imported = user_armature
+    action = obj.animation_data.action
+    assert _refine() == {"FINISHED"}
+    backup = backup_of(obj)
+    assert backup.use_fake_user and backup.motion_refine.backup_of == action.name
+    compat.assign_action(obj, backup)
+    assert same_keys(imported, obj)
+    with pytest.raises(RuntimeError, match=r"is the backup of .* never changed.*keys unchanged") as info:
+        _refine()
+    assert len(str(info.value).strip().splitlines()) == 1
+    assert same_keys(imported, obj) and obj.animation_data.action == backup
+    assert not bpy.ops.motion_refine.restore_original.poll()  # a backup has no backup
+    compat.assign_action(obj, action)  # the refined action still restores from it
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+
+
+def test_refining_one_of_two_armatures_sharing_an_action_leaves_the_other(user_armature, tmp_path):
+    """D13d: the shared action is made single-user first, as Blender's tools do."""
+    from motion_refine.addon import compat
+
+    obj, imported = user_armature
+    path = write_interchange(tmp_path / "other.npz", num_frames=USER_FRAMES)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(path)) == {"FINISHED"}
+    other = bpy.context.active_object
+    shared = obj.animation_data.action
+    compat.assign_action(other, shared)
+    assert same_keys(imported, other)
+    _activate(obj)
+    assert _refine() == {"FINISHED"}
+    assert other.animation_data.action == shared and same_keys(imported, other) and backup_of(other) is None
+    assert obj.animation_data.action != shared and not same_keys(imported, obj)
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj) and same_keys(imported, other)
+    # Sharing an action that is already refined: the other armature gets a copy with a copy of the backup.
+    assert _refine() == {"FINISHED"}
+    refined = all_keys(obj)
+    compat.assign_action(other, obj.animation_data.action)
+    _activate(other)
+    assert _refine(60, 110) == {"FINISHED"} and not same_keys(refined, other)
+    assert same_keys(refined, obj)
+    assert _restore() == {"FINISHED"} and same_keys(imported, other) and same_keys(refined, obj)
+    _activate(obj)
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+
+
+def test_backup_survives_save_and_reload(user_armature, tmp_path):
+    """The backup has a fake user and its link is saved: Restore works after reopening."""
+    obj, imported = user_armature
+    name = obj.name
+    assert _refine() == {"FINISHED"}
+    blend = tmp_path / "refined.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    obj = bpy.data.objects[name]
+    _activate(obj)
+    assert backup_of(obj) is not None and backup_of(obj).use_fake_user
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
