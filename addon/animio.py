@@ -235,8 +235,8 @@ def load_meta(obj) -> dict:
 def _encode(value):
     """JSON-safe form; numpy arrays and bytes keep dtype and bits exactly."""
     if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return {"__list__": _encode(value.tolist())}
+        if value.dtype == object:  # element by element with the shape: np.array(list) would nest arrays into more axes
+            return {"__objects__": [_encode(v) for v in value.ravel()], "shape": list(value.shape)}
         buf = io.BytesIO()
         np.save(buf, value, allow_pickle=False)
         return {"__npy__": base64.b64encode(buf.getvalue()).decode("ascii")}
@@ -267,7 +267,12 @@ def _decode(value):
         return base64.b64decode(value["__bytes__"])
     if "__tuple__" in value:
         return tuple(_decode(v) for v in value["__tuple__"])
-    if "__list__" in value:
+    if "__objects__" in value:
+        arr = np.empty(len(value["__objects__"]), dtype=object)
+        for i, v in enumerate(value["__objects__"]):  # one by one: assigning a list would broadcast sequences
+            arr[i] = _decode(v)
+        return arr.reshape(value["shape"])
+    if "__list__" in value:  # written before the shape was kept
         return np.array(_decode(value["__list__"]), dtype=object)
     if "__dict__" in value:
         return {_decode(k): _decode(v) for k, v in value["__dict__"]}

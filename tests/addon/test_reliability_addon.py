@@ -324,3 +324,36 @@ def test_backup_survives_save_and_reload(user_armature, tmp_path):
     _activate(obj)
     assert backup_of(obj) is not None and backup_of(obj).use_fake_user
     assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+
+
+# ---------------------------------------------------- extras through the add-on
+def _object_array(shape, items):
+    arr = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        arr[i] = item
+    return arr.reshape(shape)
+
+
+def test_object_array_extras_keep_their_shape_through_import_and_export(blender, tmp_path):
+    """D17: object arrays of equal-length arrays came back with one more axis
+    ((2,) -> (2, 2)); import -> export keeps them as the CLI does."""
+    from blender_helpers import noisy_walk
+
+    poses, trans = noisy_walk(30)
+    extras = {
+        "pair": _object_array((2,), [np.arange(2), np.arange(2) + 2]),
+        "mixed": _object_array((3,), ["x", None, {"k": 1}]),
+        "grid": _object_array((2, 2), [np.ones(3), np.zeros(3), "a", 1.5]),
+        "none": _object_array((0,), []),
+    }
+    src = tmp_path / "objects.npz"
+    np.savez(src, poses=poses, trans=trans, mocap_framerate=np.array(30.0), **extras)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(src)) == {"FINISHED"}
+    out = tmp_path / "exported.npz"
+    assert bpy.ops.motion_refine.export_smpl(filepath=str(out)) == {"FINISHED"}
+    exported = np.load(out, allow_pickle=True)
+    for name, arr in extras.items():
+        got = exported[name]
+        assert got.dtype == object and got.shape == arr.shape, name
+        for a, b in zip(arr.ravel(), got.ravel()):
+            assert type(a) is type(b) and (np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b), name
