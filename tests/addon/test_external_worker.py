@@ -109,3 +109,43 @@ def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path):
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pid, 0)
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
+
+
+def test_worker_that_closes_its_stdout_can_still_be_cancelled(blender, motion_file, tmp_path):
+    """A worker that closes stdout and goes on: the callback is still polled
+    (Esc lands), the worker is killed and nothing changes."""
+    from motion_refine.addon import ops_refine
+    from motion_refine.refine_core.refiners import Cancelled
+
+    obj = import_file(motion_file)
+    before = all_keys(obj)
+    pid_file = tmp_path / "pid"
+    _set_external(_fake_python(tmp_path, f'echo "progress 0.5"; exec 1>&-; echo $$ > "{pid_file}"; exec sleep 600'))
+    calls = []
+
+    def cancel_after_close(fraction):
+        calls.append(fraction)
+        if pid_file.exists() and len(calls) >= 3:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        ops_refine.refine_object(obj, ops_refine.RefineSettings("butterworth", 100, 400), progress=cancel_after_close)
+    assert calls[-1] == 0.5
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+    assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items()) and backup_of(obj) is None
+
+
+def test_worker_that_writes_no_result_is_one_clear_line(blender, motion_file, tmp_path):
+    """Exit 0 without a result file (stdout closed early): one line naming the
+    worker, not a FileNotFoundError on a temporary path."""
+    obj = import_file(motion_file)
+    before = all_keys(obj)
+    _set_external(_fake_python(tmp_path, "exec 1>&-; sleep 0.5; exit 0"))
+    with pytest.raises(RuntimeError) as info:
+        refine()
+    message = str(info.value).strip()
+    assert "exited without error but wrote no result" in message and message.endswith("keys unchanged")
+    assert "fake_python" in message
+    assert len(message.splitlines()) == 1 and "motion_refine_worker_" not in message and "FileNotFound" not in message
+    assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items()) and backup_of(obj) is None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bad_inputs as bi
-from blender_helpers import backup_of, write_interchange
+from blender_helpers import backup_of, noisy_walk, write_interchange
 
 bpy = pytest.importorskip("bpy")
 
@@ -337,8 +337,6 @@ def _object_array(shape, items):
 def test_object_array_extras_keep_their_shape_through_import_and_export(blender, tmp_path):
     """D17: object arrays of equal-length arrays came back with one more axis
     ((2,) -> (2, 2)); import -> export keeps them as the CLI does."""
-    from blender_helpers import noisy_walk
-
     poses, trans = noisy_walk(30)
     extras = {
         "pair": _object_array((2,), [np.arange(2), np.arange(2) + 2]),
@@ -357,3 +355,49 @@ def test_object_array_extras_keep_their_shape_through_import_and_export(blender,
         assert got.dtype == object and got.shape == arr.shape, name
         for a, b in zip(arr.ravel(), got.ravel()):
             assert type(a) is type(b) and (np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b), name
+
+
+# ------------------------------------------------------------ frame rates
+def _rate():
+    render = bpy.context.scene.render
+    return render.fps / render.fps_base
+
+
+def test_scene_rate_blender_cannot_hold_is_reported(blender, tmp_path, capfd):
+    """D15: Blender stores fps as an integer 1..32767 over a base 1e-5..1e6;
+    a rate outside what that holds is said, not silently clamped."""
+    from motion_refine.addon import ops_import
+
+    scene = bpy.context.scene
+    assert ops_import.set_scene_fps(scene, 1e9) is None and _rate() == pytest.approx(1e9, rel=1e-6)  # base < 1
+    assert ops_import.set_scene_fps(scene, 29.97) is None and (scene.render.fps, _rate()) == (30, pytest.approx(29.97))
+    for fps, held in ((1e10, 32767 / 1e-5), (1e-7, 1e-6)):
+        warning = ops_import.set_scene_fps(scene, fps)
+        assert warning and f"{fps:g}" in warning and _rate() == pytest.approx(held, rel=1e-6)
+    poses, trans = noisy_walk(10)
+    src = tmp_path / "slow.npz"
+    np.savez(src, poses=poses, trans=trans, mocap_framerate=np.array(1e-7))
+    capfd.readouterr()
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(src)) == {"FINISHED"}
+    out = capfd.readouterr().out
+    assert f"{src}: the scene plays at 1e-06 fps" in out and "1e-07 fps" in out
+
+
+def test_frame_rate_field_sets_the_motions_rate(blender, tmp_path):
+    """0 takes the file's rate (30 when it has none); a value replaces it, and export writes it."""
+    from motion_refine.addon import animio
+
+    poses, trans = noisy_walk(12)
+    bare = tmp_path / "no_rate.npz"
+    np.savez(bare, poses=poses, trans=trans)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(bare), fps=0.0) == {"FINISHED"}
+    assert _rate() == 30 and animio.read_motion_from_object(bpy.context.active_object).fps == 30
+    for given in (60.0, 29.97):
+        assert bpy.ops.motion_refine.import_smpl(filepath=str(bare), fps=given) == {"FINISHED"}
+        assert _rate() == pytest.approx(given)
+        out = tmp_path / f"at_{given:g}.npz"
+        assert bpy.ops.motion_refine.export_smpl(filepath=str(out)) == {"FINISHED"}
+        assert float(np.load(out)["mocap_framerate"]) == given  # exactly what was typed
+    rated = write_interchange(tmp_path / "rated.npz", num_frames=12, fps=30.0)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(rated), fps=24.0) == {"FINISHED"}
+    assert _rate() == 24
