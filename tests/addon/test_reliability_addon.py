@@ -401,3 +401,24 @@ def test_frame_rate_field_sets_the_motions_rate(blender, tmp_path):
     rated = write_interchange(tmp_path / "rated.npz", num_frames=12, fps=30.0)
     assert bpy.ops.motion_refine.import_smpl(filepath=str(rated), fps=24.0) == {"FINISHED"}
     assert _rate() == 24
+
+
+# ------------------------------------------------------------ Save Graph
+@pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.stage == "output"])
+def test_save_graph_to_unwritable_place_is_one_line(user_armature, tmp_path, name):
+    """Save Graph writes through atomic_write: one error line naming the file, nothing written."""
+    obj, _ = user_armature
+    assert _refine() == {"FINISHED"}
+    folder = _case_folder(tmp_path)
+    out = bi.BY_NAME[name].output(folder).with_name("graph.png")
+    try:
+        with pytest.raises(RuntimeError) as info:
+            bpy.ops.motion_refine.save_graph(filepath=str(out))
+        message = str(info.value).strip()
+        assert str(out) in message and "cannot write" in message and len(message.splitlines()) == 1
+        assert not out.exists()
+    finally:
+        bi.release(folder)
+    saved = tmp_path / "graph.png"
+    assert bpy.ops.motion_refine.save_graph(filepath=str(saved)) == {"FINISHED"}
+    assert saved.read_bytes()[:4] == b"\x89PNG"
