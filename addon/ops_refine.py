@@ -259,7 +259,10 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
         return obj, job
 
     def _finish(self, obj, job, result):
-        metrics = apply(obj, job, result)
+        try:
+            metrics = apply(obj, job, result)
+        except BadInputError as err:  # e.g. a backup assigned while the modal run worked
+            return self._error(err)
         note = f" ({ALREADY_REFINED})" if job.already_refined else ""
         self.report({"INFO"}, f"Refined frames {metrics['frame_start']}..{metrics['frame_end']} with "
                     f"{metrics['method']}: accel {metrics['accel_mean_before']:.2f} -> "

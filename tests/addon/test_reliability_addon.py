@@ -422,3 +422,28 @@ def test_save_graph_to_unwritable_place_is_one_line(user_armature, tmp_path, nam
     saved = tmp_path / "graph.png"
     assert bpy.ops.motion_refine.save_graph(filepath=str(saved)) == {"FINISHED"}
     assert saved.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_action_with_a_slot_per_armature_restores_the_right_slot(user_armature, tmp_path):
+    """Blender 4.4+: one action animating two armatures through two slots.
+    Refining and restoring the one on the second slot touches only its keys."""
+    from motion_refine.addon import animio, compat
+
+    if not compat.HAS_SLOTS:
+        pytest.skip("no action slots before Blender 4.4")
+    first, first_keys = user_armature
+    path = write_interchange(tmp_path / "second.npz", num_frames=USER_FRAMES, seed=3)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(path)) == {"FINISHED"}
+    second = bpy.context.active_object
+    second_keys = all_keys(second)
+    own = second.animation_data.action
+    shared = first.animation_data.action
+    second.animation_data.action = shared
+    second.animation_data.action_slot = shared.slots.new(id_type="OBJECT", name=second.name)
+    animio.copy_motion_keys(own, shared, second)
+    assert same_keys(second_keys, second) and same_keys(first_keys, first)
+    _activate(second)
+    assert _refine() == {"FINISHED"}
+    assert not same_keys(second_keys, second) and same_keys(first_keys, first)
+    assert _restore() == {"FINISHED"}
+    assert same_keys(second_keys, second) and same_keys(first_keys, first)
