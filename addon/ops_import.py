@@ -152,8 +152,8 @@ class MOTION_REFINE_OT_import_smpl(bpy.types.Operator, ImportHelper):
         ],
         default="AUTO",
     )
-    fps: FloatProperty(
-        name="Frame Rate", min=0.0, soft_max=240.0, default=0.0, precision=3,
+    fps: FloatProperty(  # SKIP_SAVE: a rate remembered from the last import would override the next file's
+        name="Frame Rate", min=0.0, soft_max=240.0, default=0.0, precision=3, options={"SKIP_SAVE"},
         description="The motion's frame rate in fps; 0: the file's (30 when the file has none, as VIBE, WHAM "
                     "or 4D-Humans files)",
     )

@@ -399,6 +399,8 @@ def test_frame_rate_field_sets_the_motions_rate(blender, tmp_path):
         assert bpy.ops.motion_refine.export_smpl(filepath=str(out)) == {"FINISHED"}
         assert float(np.load(out)["mocap_framerate"]) == given  # exactly what was typed
     rated = write_interchange(tmp_path / "rated.npz", num_frames=12, fps=30.0)
+    assert bpy.ops.motion_refine.import_smpl(filepath=str(rated)) == {"FINISHED"}
+    assert _rate() == 30  # the last import's rate is not remembered
     assert bpy.ops.motion_refine.import_smpl(filepath=str(rated), fps=24.0) == {"FINISHED"}
     assert _rate() == 24
 
