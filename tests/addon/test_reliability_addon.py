@@ -312,10 +312,12 @@ def test_refining_one_of_two_armatures_sharing_an_action_leaves_the_other(user_a
 
 
 def test_backup_survives_save_and_reload(user_armature, tmp_path):
-    """The backup has a fake user and its link is saved: Restore works after reopening."""
+    """The backup has a fake user and its link is saved: Restore works after
+    reopening, also after the action was renamed."""
     obj, imported = user_armature
     name = obj.name
     assert _refine() == {"FINISHED"}
+    obj.animation_data.action.name = "renamed take"
     blend = tmp_path / "refined.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -324,6 +326,7 @@ def test_backup_survives_save_and_reload(user_armature, tmp_path):
     _activate(obj)
     assert backup_of(obj) is not None and backup_of(obj).use_fake_user
     assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+    assert obj.animation_data.action.name == "renamed take"
 
 
 # ---------------------------------------------------- extras through the add-on
