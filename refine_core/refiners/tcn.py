@@ -21,16 +21,16 @@ cuts). The output layer starts at zero, so the untrained network is that
 low-pass. The loss is the paper's MPJPE on FK joints, plus an
 optional acceleration term (``accel_weight``, our addition; see docs/methods/tcn.md).
 """
+DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 from dataclasses import dataclass
 
 import roma
 import torch
 from torch import nn
 
-from ..motion import Motion
-from ..refiners import WEIGHTS_DIR
-from ..windows import chunked, pad_edges
-from .common import gaussian_weights, joints_from_quats, load_model, motion_tensors, tensors_to_motion
+from ..params import Param
+from ..windows import ValidConvolution
+from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass_radius, time_accel
 
 NUM_JOINTS = 24
 POSE_CHANNELS = NUM_JOINTS * 6 + 3  # 6D rotations + root displacement (the output)
@@ -43,12 +43,10 @@ class TCNConfig:
     blocks: int = 4  # B; receptive field W^(B+1)
     channels: int = 128  # C (the paper's 1024 sized down for a CPU)
     dropout: float = 0.1  # p (the paper: 0.25 at C = 1024)
-    out_frames: int = 48  # refined frames per training window
     trans_scale: float = 10.0  # metres -> network units for root displacement
     residual: bool = True  # rotations as a correction of the noisy frame (else regressed, as in the paper)
     change_scale: float = 20.0  # weight of the 6D frame-to-frame change among the inputs
     base_sigma: float = 2.0  # frames: corrections apply to a Gaussian low-pass of the input (0: the raw input)
-    accel_weight: float = 2.0  # weight of the acceleration loss term (our addition; 0: the paper's MPJPE only)
 
     @property
     def receptive_field(self) -> int:
@@ -130,34 +128,28 @@ class TCN(nn.Module):
         sigma = self.config.base_sigma
         if sigma <= 0:
             return rot6d[:, pad:pad + n], trans[:, pad:pad + n]
-        radius = min(pad, int(3 * sigma + 0.5))
+        radius = min(pad, low_pass_radius(sigma))
         w = gaussian_weights(sigma, radius, rot6d.device)
         x = torch.cat([rot6d.flatten(2), trans], dim=-1)[:, pad - radius:pad + n + radius]
         smooth = x.unfold(1, 2 * radius + 1, 1) @ w  # (B, n, C)
         return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 3, 2), smooth[..., -3:]
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, chunk: int = 8192) -> Motion:
-    """The TCN on a whole motion: edges replicated by R//2 frames, ``chunk``
-    output frames per pass (memory bounded on long motions)."""
-    model, config, _ = load_model(WEIGHTS_DIR / "tcn.pt", TCN, TCNConfig, device)
-    quats, trans = motion_tensors(motion, device)
-    pad = config.receptive_field // 2
-    flat = pad_edges(torch.cat([quats.reshape(len(quats), -1), trans], dim=-1), pad, pad)
-    out_q, out_t = torch.empty_like(quats), torch.empty_like(trans)
-    with torch.no_grad():
-        for part in chunked(len(quats), chunk, progress):
-            x = flat[part.start:part.stop + 2 * pad][None]
-            q, t = model(x[..., :-3].reshape(1, -1, NUM_JOINTS, 4), x[..., -3:])
-            out_q[part], out_t[part] = q[0], t[0]
-    return tensors_to_motion(motion, out_q, out_t)
+def _run(model: TCN, driver: ValidConvolution, quats, trans, rest_joints, offset, progress, settings):
+    def valid_frames(x):
+        q, t = model(x[..., :-3].unflatten(-1, (NUM_JOINTS, 4)), x[..., -3:])
+        return torch.cat([q.flatten(2), t], dim=-1)
+
+    out = driver.run(valid_frames, torch.cat([quats.reshape(len(quats), -1), trans], dim=-1), offset, progress,
+                     settings["chunk"])
+    return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), out[:, -3:]
 
 
-def mpjpe_loss(model: TCN, batch: dict, rest_joints) -> torch.Tensor:
+def mpjpe_loss(model: TCN, batch: dict, rest_joints, accel_weight: float = 2.0) -> torch.Tensor:
     """The paper's objective, MPJPE (metres) of root-relative joints, on the
     refined centre frames; plus the root trajectory's error (we also refine
     the root), and ``accel_weight`` times the error of both's second
-    difference (the accel error the benchmark reports)."""
+    difference (the accel error the benchmark reports; 0: the paper's MPJPE only)."""
     pad = model.config.receptive_field // 2
     q, t = model(batch["noisy_q"], batch["noisy_t"])
     n = q.shape[1]
@@ -168,9 +160,23 @@ def mpjpe_loss(model: TCN, batch: dict, rest_joints) -> torch.Tensor:
     pose, pose_gt = pred - pred[..., :1, :], target - target[..., :1, :]
     root, root_gt = pred[..., 0, :], target[..., 0, :]
     loss = (pose - pose_gt).norm(dim=-1).mean() + (root - root_gt).norm(dim=-1).mean()
-    if model.config.accel_weight > 0:
+    if accel_weight > 0:
         def accel_error(x, y):
-            return (torch.diff(x, n=2, dim=1) - torch.diff(y, n=2, dim=1)).norm(dim=-1).mean()
+            return (time_accel(x) - time_accel(y)).norm(dim=-1).mean()
 
-        loss = loss + model.config.accel_weight * (accel_error(pose, pose_gt) + accel_error(root, root_gt))
+        loss = loss + accel_weight * (accel_error(pose, pose_gt) + accel_error(root, root_gt))
     return loss
+
+
+OUT_FRAMES = 48  # refined frames per training window
+
+METHOD = LearnedMethod(
+    name="tcn", network=TCN, config=TCNConfig,
+    driver=lambda config, settings: ValidConvolution(config.receptive_field // 2),
+    run=_run,
+    inference=(Param("chunk", int, 8192, 1, 1_000_000, "output frames per forward pass"),),
+    recipe=Recipe(loss=mpjpe_loss, window=lambda c: OUT_FRAMES + c.receptive_field - 1,
+                  train={"steps": 1200, "batch": 16, "lr": 1e-3, "threads": 1, "refresh_every": 100},
+                  pairs={"extra_white_noise_deg": 1.0}),
+)
+refine = METHOD.refine
