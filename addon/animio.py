@@ -101,7 +101,7 @@ def _write_curve(fc, frame_start, row0, values):
         co[idx, 1] = values
         fc.keyframe_points.foreach_set("co", co.ravel())
     else:
-        for f, v in zip(frames, values):
+        for f, v in zip(frames, values, strict=True):
             fc.keyframe_points.insert(float(f), float(v), options={"FAST"})
     fc.update()
 
@@ -250,7 +250,7 @@ def _encode(value):
         return {"__tuple__": [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)  # paths and other plain objects
 

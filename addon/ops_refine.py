@@ -11,8 +11,8 @@ and the batch script share one implementation:
 ``refine_object`` runs the three in a row.
 """
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import bpy
 import numpy as np
@@ -55,8 +55,8 @@ class RefineJob:
 class RefineResult:
     motion: object
     metrics: dict
-    graph_path: Optional[str]
-    graph_error: Optional[str] = None
+    graph_path: str | None
+    graph_error: str | None = None
 
 
 # ---------------------------------------------------------------- the three steps
@@ -83,7 +83,7 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
                      backups.backup_of(obj) is not None, prefs.external_python(bpy.context))
 
 
-def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) -> RefineResult:
+def compute(job: RefineJob, progress: Callable[[float], None] | None = None) -> RefineResult:
     """Refine and measure (no bpy: safe in a worker thread). ``progress`` may
     raise ``Cancelled``; errors propagate and nothing has been changed."""
     s = job.settings
@@ -200,7 +200,8 @@ def _settings_props():
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
         "params": StringProperty(name="Parameters", default="",
-                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or {"cutoff_hz": 4.0}; empty: defaults'),
+                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or '
+                                             '{"cutoff_hz": 4.0}; empty: defaults'),
     }
 
 

@@ -44,7 +44,7 @@ FAULTS = """
 | Esc / cancel on the first progress call | `Cancelled`; keys unchanged, no backup taken, no metrics | tests/addon/test_addon.py::test_cancel_leaves_keys_unchanged |
 | Cancel halfway and on the last progress call (after the filter ran, before keys are written) | same | tests/addon/test_reliability_addon.py::test_cancel_halfway_or_at_the_end_leaves_keys |
 | Exception raised inside a refiner mid-run | propagates with its message; keys unchanged | tests/addon/test_reliability_addon.py::test_exception_inside_a_refiner_mid_run_leaves_keys |
-| Refiner exception in the operator | error report `refinement failed (TypeError: ...); keys unchanged` | tests/addon/test_reliability_addon.py::test_refiner_exception_message_reaches_the_interface, tests/addon/test_addon.py::test_refiner_error_leaves_keys_unchanged |
+| Refiner error in the operator | one-line error report with its message (`--param bogus: butterworth has no parameter 'bogus'; its parameters: ...; keys unchanged`) | tests/addon/test_reliability_addon.py::test_refiner_exception_message_reaches_the_interface, tests/addon/test_addon.py::test_refiner_error_leaves_keys_unchanged |
 | A refine after a failed one | works normally (no state left behind) | tests/addon/test_reliability_addon.py::test_refine_after_a_failure_still_works |
 | External Python worker killed mid-run (signal 9) | error report `... killed (signal 9) ...; keys unchanged`, not a hang | tests/addon/test_external_worker.py::test_worker_dying_mid_run_is_an_error_and_keys_unchanged |
 | External Python worker exits with an error | its last stderr line is reported; keys unchanged | same test |

@@ -110,9 +110,9 @@ def test_bad_file_reports_error_and_creates_nothing(blender, tmp_path):
 
 
 def test_import_with_smpl_model_builds_skinned_mesh(blender, motion_file, tmp_path):
-    from smpl_fixtures import write_synthetic_smpl_model
     from motion_refine.addon import armature
     from motion_refine.refine_core.smpl_model import load_smpl_model
+    from smpl_fixtures import write_synthetic_smpl_model
 
     model_file = write_synthetic_smpl_model(tmp_path / "SMPL_TEST.npz")
     blender.addon.prefs.preferences(bpy.context).smpl_model_path = str(model_file)

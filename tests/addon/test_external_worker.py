@@ -13,8 +13,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_helpers import backup_of  # noqa: E402
 from test_addon import all_keys, import_file, refine  # noqa: E402
+
+from blender_helpers import backup_of  # noqa: E402
 
 
 def _method():
