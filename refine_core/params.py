@@ -8,8 +8,8 @@ never an error from deep inside a filter or a network.
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable, Optional, Union
 
 from .errors import BadInputError
 
@@ -21,8 +21,8 @@ class Param:
     name: str
     kind: type
     default: object
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     doc: str = ""
 
     def with_default(self, value) -> "Param":
@@ -41,7 +41,7 @@ class Param:
             if isinstance(value, bool):
                 return value
             raise BadInputError(where, f"{method}: {self.name} must be true or false")
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if not is_number or (self.kind is int and not float(value).is_integer()):
             raise BadInputError(where, f"{method}: {self.name} must be {self.allowed()}")
         value = self.kind(value) if math.isfinite(value) else value
@@ -54,7 +54,7 @@ def _number(x) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def parse_params(given: Union[None, str, dict, Iterable[str]]) -> dict:
+def parse_params(given: None | str | dict | Iterable[str]) -> dict:
     """Method parameters from ``k=v`` strings or a JSON object (text or dict).
 
     Values are JSON (``4``, ``2.5``, ``true``); anything else stays a string
@@ -90,7 +90,7 @@ def parse_params(given: Union[None, str, dict, Iterable[str]]) -> dict:
     return params
 
 
-def check_params(method: str, declared: Iterable[Param], given: Optional[dict]) -> dict:
+def check_params(method: str, declared: Iterable[Param], given: dict | None) -> dict:
     """Every declared parameter's value: the given one (checked) or its default."""
     declared = {p.name: p for p in declared}
     unknown = sorted(set(given or {}) - set(declared))

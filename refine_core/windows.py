@@ -16,13 +16,13 @@ gives (``refiners.refine`` feeds that context):
 Motion edges are replicated. Work goes ``batch`` windows (or frames) at a
 time, so memory stays bounded on long motions.
 """
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 
-Progress = Optional[Callable[[float], None]]
+Progress = Callable[[float], None] | None
 WindowFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -51,10 +51,10 @@ class CentredWindows:
     def context(self) -> int:
         return self.length // 2
 
-    def windows(self, x: torch.Tensor, frames: slice = slice(None)) -> torch.Tensor:
+    def windows(self, x: torch.Tensor, frames: slice | None = None) -> torch.Tensor:
         """(T, C) -> (F, length, C): the window of each frame in ``frames``, edges
         replicated; only the frames asked for are built."""
-        start, stop, _ = frames.indices(len(x))
+        start, stop, _ = (frames or slice(None)).indices(len(x))
         offsets = torch.arange(self.length, device=x.device) - self.length // 2
         idx = (torch.arange(start, stop, device=x.device)[:, None] + offsets).clamp(0, len(x) - 1)
         return x[idx]
@@ -119,7 +119,7 @@ class OverlappingWindows:
                 outputs = fn(torch.stack([x[s:s + length] for s in starts[part]]))
                 if out is None:
                     out = outputs.new_zeros((x.shape[0], outputs.shape[-1]))
-                for w, s in zip(outputs, starts[part]):
+                for w, s in zip(outputs, starts[part], strict=False):
                     out[s:s + length] += taper * w
                     weight[s:s + length] += taper
         return (out / weight)[:num_frames]

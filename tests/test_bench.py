@@ -25,7 +25,7 @@ def test_bench_rows_and_table():
 def test_corruption_is_fixed_by_seed():
     clips = load_cmu(split="val")[:2]
     a, b = corrupted_clips(clips, "vibe_like", 0), corrupted_clips(clips, "vibe_like", 0)
-    assert all(np.array_equal(x[1].rotations, y[1].rotations) for x, y in zip(a, b))
+    assert all(np.array_equal(x[1].rotations, y[1].rotations) for x, y in zip(a, b, strict=False))
     assert score(a)["accel_error"] == score(b)["accel_error"]
 
 
@@ -40,11 +40,11 @@ def test_classical_defaults_are_the_parameters_tuned_on_the_training_split():
     triples = corrupted_clips(clips, tuned["preset"], tuned["seed"])
     for name in ("butterworth", "savgol"):
         params = tuned["methods"][name]["params"]
-        by_default = score(triples, lambda m: refine(m, name))
-        by_name = score(triples, lambda m: refine(m, name, params=params))
+        by_default = score(triples, lambda m, name=name: refine(m, name))
+        by_name = score(triples, lambda m, name=name, params=params: refine(m, name, params=params))
         assert by_default["mpjpe"] == by_name["mpjpe"] and by_default["accel_error"] == by_name["accel_error"]
         moved = {k: v + 1 for k, v in params.items()}
-        assert score(triples, lambda m: refine(m, name, params=moved))["mpjpe"] != by_default["mpjpe"]
+        assert score(triples, lambda m, name=name, moved=moved: refine(m, name, params=moved))["mpjpe"] != by_default["mpjpe"]
 
 
 def test_cli_bench_seed_draws_another_corruption(tmp_path, capsys):

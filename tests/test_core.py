@@ -6,8 +6,13 @@ import torch
 from refine_core import BadInputError, Motion
 from refine_core.kinematics import fk_positions, fk_positions_torch
 from refine_core.rotations import (
-    axis_angle_to_quat, continuous_signs, matrix_to_rot6d, quat_angle_between, quat_to_matrix,
-    rot6d_to_matrix, slerp,
+    axis_angle_to_quat,
+    continuous_signs,
+    matrix_to_rot6d,
+    quat_angle_between,
+    quat_to_matrix,
+    rot6d_to_matrix,
+    slerp,
 )
 from refine_core.skeleton import NEUTRAL_REST_JOINTS, PARENTS
 from refine_core.smpl_model import load_smpl_model, posed_vertices

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from refine_core.metrics import evaluate
-from refine_core.refiners import METHODS, refine
-from refine_core.refiners import diffusion
+from refine_core.refiners import METHODS, diffusion, refine
 from refine_core.refiners.common import load_model
 from refine_core.refiners.schedule import CosineSchedule, ScheduleConfig, ddim_sample
 from refine_core.synthetic import walking_motion

@@ -58,7 +58,9 @@ def test_filter_lowers_accel_and_accel_error(name, clean, noisy, noisy_joints):
     assert accel(joints) < 0.5 * accel(noisy_joints)
     np.testing.assert_allclose(np.linalg.norm(out.rotations, axis=-1), 1.0, atol=1e-12)
     # Root translation is filtered too (the joint metrics are pelvis-aligned).
-    root_accel = lambda trans: np.linalg.norm(np.diff(trans, n=2, axis=0), axis=1).mean()
+    def root_accel(trans):
+        return np.linalg.norm(np.diff(trans, n=2, axis=0), axis=1).mean()
+
     assert root_accel(out.trans) < 0.5 * root_accel(noisy.trans)
 
 
@@ -175,7 +177,8 @@ def _print_table(degrees, root_m):
     print("| method | MPJPE mm | PA-MPJPE mm | accel error mm/f^2 | accel mm/f^2 | jitter m/s^3 | time ms |")
     print("|---|---|---|---|---|---|---|")
     for name, r, secs in table(degrees, root_m):
-        print(f"| {name} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.1f} | {r['accel']:.1f} | {r['jitter']:.0f} | {1000 * secs:.0f} |")
+        print(f"| {name} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.1f} | {r['accel']:.1f} "
+              f"| {r['jitter']:.0f} | {1000 * secs:.0f} |")
 
 
 if __name__ == "__main__":

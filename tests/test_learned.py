@@ -76,3 +76,23 @@ def test_training_smoke(name, tmp_path):
     model, _, stored = load_model(tmp_path / "m.pt", method.network, method.config)
     assert stored["method"] == name and not model.training
     assert stored["loss"] == method.recipe.loss_params
+
+
+@pytest.mark.parametrize("name", [n for n in LEARNED if METHODS[n].declaration().migrate is not None])
+def test_format_1_weights_still_load_and_refine_the_same(name, tmp_path):
+    """Checkpoints written before the one 6D layout (format 1) are migrated on load."""
+    import torch
+
+    needs_weights(name)
+    method = METHODS[name].declaration()
+    ckpt = torch.load(METHODS[name].weights_path, weights_only=True)
+    assert ckpt["format"] == 2
+    old = ckpt["state_dict"]
+    for _ in range(3):  # the 6D channel permutation has order 4: three times is its inverse
+        old = method.migrate(old, 1)
+    torch.save({**ckpt, "format": 1, "state_dict": old}, tmp_path / "old.pt")
+    motion = walking_motion(120, seed=5)
+    a, b = method.refine(motion), method.refine(motion, weights=tmp_path / "old.pt")
+    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.trans, b.trans)
+    assert not np.array_equal(method.migrate(old, 1)["step_weight" if name == "tar" else "output_layer.weight"],
+                              old["step_weight" if name == "tar" else "output_layer.weight"])

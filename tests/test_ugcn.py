@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from refine_core.metrics import evaluate
-from refine_core.refiners import METHODS, refine
-from refine_core.refiners import common, ugcn
+from refine_core.refiners import METHODS, common, refine, ugcn
 from refine_core.synthetic import walking_motion
 from refine_core.train import data, noise
 from refine_core.train.augment import rotate_yaw

@@ -30,7 +30,9 @@ def test_overlap_is_blended_not_cut():
 
 def test_batches_do_not_change_the_result():
     x = torch.randn(300, 3)
-    fn = lambda w: w.cumsum(1) / 10  # depends on the whole window
+    def fn(w):  # depends on the whole window
+        return w.cumsum(1) / 10
+
     assert torch.allclose(refine_overlapping(fn, x, 64, 32, batch=1), refine_overlapping(fn, x, 64, 32, batch=64))
 
 

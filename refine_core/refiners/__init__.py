@@ -15,9 +15,9 @@ method is one new module, its weights, a test and a docs row.
 import ast
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class Method:
     module: str
 
     @property
-    def weights_path(self) -> Optional[Path]:
+    def weights_path(self) -> Path | None:
         return weights_path(self.name) if self.kind == "learned" else None
 
     @property
@@ -87,7 +87,7 @@ class Method:
             return self.declaration().refine
         return getattr(self._module(), f"refine_{self.name}")
 
-    def context(self, params: dict, device: str = "cpu") -> Optional[int]:
+    def context(self, params: dict, device: str = "cpu") -> int | None:
         """Frames each side of a range the method reads: a learned method's driver
         reach; None for filters, which see the whole motion (they are cheap, and
         IIR and causal filters depend on every earlier frame)."""
@@ -171,9 +171,9 @@ def check_request(method: str, blend: int = 0, strength: float = 1.0, device: st
     ``params``: a dict, ``k=v`` strings or a JSON object (``params.parse_params``)."""
     spec = get_method(method)
     spec.check_available()
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 <= strength <= 1.0:
         raise BadInputError(f"strength {strength}", "strength must be a number between 0 and 1")
-    if isinstance(blend, bool) or not isinstance(blend, (int, np.integer)) or blend < 0:
+    if isinstance(blend, bool) or not isinstance(blend, int | np.integer) or blend < 0:
         raise BadInputError(f"--blend {blend}", "blend must be a whole number of frames, 0 or more")
     if device not in ("auto", "cpu", "cuda"):
         raise BadInputError(f"--device {device}", "device must be auto, cpu or cuda")
@@ -214,7 +214,7 @@ def refine(
     strength: float = 1.0,
     device: str = "auto",
     params=None,
-    progress: Optional[Callable[[float], None]] = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Motion:
     """Refine ``motion`` with ``method`` over the inclusive ``frame_range``; ``motion`` is not changed.
 

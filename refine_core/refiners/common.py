@@ -10,9 +10,9 @@ A checkpoint is ``refine_core/weights/<method>.pt``: a plain dict (loads with
 dataclass as a dict; unknown keys of older files are ignored),
 ``state_dict``, ``recipe`` (what training used and reached) and ``format``.
 """
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -21,12 +21,21 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
-from ..params import Param, check_params
+from ..params import check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
+
+
+def rowwise_6d_index(joints: int = 24) -> torch.Tensor:
+    """Channel index taking 6D features flattened row-wise from a (3, 2) block
+    ([r00, r01, r10, r11, r20, r21] per joint, format-1 tcn and tar) to the
+    project's columns layout: ``new = old[..., index]``. Used to migrate
+    format-1 weights, whose first and last layers are permuted to match."""
+    per_joint = torch.tensor([0, 2, 4, 1, 3, 5])
+    return (6 * torch.arange(joints)[:, None] + per_joint).flatten()
 
 
 def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
@@ -38,8 +47,10 @@ def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
         torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, f)
 
 
-def load_model(path, model_class, config_class, device="cpu"):
-    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path."""
+def load_model(path, model_class, config_class, device="cpu", migrate: Callable | None = None):
+    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path.
+
+    ``migrate(state_dict, format) -> state_dict`` updates an older format's weights."""
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else None, str(device))
     if key in _CACHE:
@@ -49,7 +60,10 @@ def load_model(path, model_class, config_class, device="cpu"):
         known = {f.name for f in fields(config_class)}
         config = config_class(**{k: v for k, v in ckpt["config"].items() if k in known})
         model = model_class(config)
-        model.load_state_dict(ckpt["state_dict"])
+        state = ckpt["state_dict"]
+        if migrate is not None and ckpt.get("format", 1) < CHECKPOINT_FORMAT:
+            state = migrate(state, ckpt.get("format", 1))
+        model.load_state_dict(state)
     except Exception as exc:
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
@@ -132,7 +146,7 @@ class Recipe:
 
     loss: Callable
     window: Callable
-    setup: Optional[Callable] = None
+    setup: Callable | None = None
     loss_params: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     pairs: dict = field(default_factory=dict)
@@ -155,16 +169,17 @@ class LearnedMethod:
     run: Callable
     recipe: Recipe
     inference: tuple = ()
+    migrate: Callable | None = None  # (state_dict, format) -> state_dict for older checkpoints
 
-    def settings(self, params: Optional[dict] = None) -> dict:
+    def settings(self, params: dict | None = None) -> dict:
         return check_params(self.name, self.inference, params)
 
     def load(self, device: str = "cpu", weights=None):
         """(model in eval mode, config) from the shipped (or a given) checkpoint."""
-        model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device)
+        model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device, self.migrate)
         return model, config
 
-    def context(self, params: Optional[dict] = None, device: str = "cpu") -> int:
+    def context(self, params: dict | None = None, device: str = "cpu") -> int:
         """Frames of context a ranged refinement needs on each side (the driver's reach)."""
         return self.driver(self.load(device)[1], self.settings(params)).context
 

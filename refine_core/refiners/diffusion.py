@@ -28,7 +28,6 @@ root translation (decimetres, relative to the window's mean noisy position),
 - Loss (Eq. 7): MSE of the normalised error, plus an optional L1 on FK joints
   of the implied clean motion.
 """
-DESCRIPTION = "D3PRefiner: diffusion denoiser whose reverse process starts at the noisy motion"
 import math
 from dataclasses import dataclass
 
@@ -43,6 +42,8 @@ from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
 from ..windows import OverlappingWindows
 from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass, low_pass_radius, time_accel
 from .schedule import CosineSchedule, ScheduleConfig, ddim_sample
+
+DESCRIPTION = "D3PRefiner: diffusion denoiser whose reverse process starts at the noisy motion"
 
 NUM_JOINTS = 24
 ROT_DIM = NUM_JOINTS * 6  # 144
@@ -270,7 +271,7 @@ def fit_error_model(model: PoseDenoiser, pairs, loss_params: dict, refreshes: in
         origin = torch.zeros(1, 1, 3)  # a frame's translation error does not depend on the origin
         x0 = to_features(d["clean_q"][None], d["clean_t"][None], origin)[0]
         y = to_features(d["noisy_q"][None], d["noisy_t"][None], origin)
-        y = torch.cat([model.prefilter(y[:, s:s + n])[0] for s, n in zip(pairs.starts, pairs.lengths)])
+        y = torch.cat([model.prefilter(y[:, s:s + n])[0] for s, n in zip(pairs.starts, pairs.lengths, strict=False)])
         conds.append(y[:, :ROT_DIM])
         errs.append(y - x0)
         lengths.extend(int(n) for n in pairs.lengths)

@@ -9,9 +9,8 @@ w = softmax(H^T h_c); the refined pose is, per joint, the weighted sum of the
 chunk's quaternions (signs aligned to the centre frame) renormalised (the
 Gramkow mean), and the root translation is the same weighted average.
 """
-DESCRIPTION = "HPR-Net: learned affinity weights over a window of frames average unit quaternions"
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -20,6 +19,8 @@ from ..params import Param
 from ..skeleton import LIMB_CHAINS
 from ..windows import CentredWindows
 from .common import LearnedMethod, Recipe, joints_from_quats, time_accel
+
+DESCRIPTION = "HPR-Net: learned affinity weights over a window of frames average unit quaternions"
 
 NUM_JOINTS = 24
 
@@ -114,7 +115,7 @@ class HPRNet(nn.Module):
         return refined, torch.einsum("bn,bnk->bk", w_trans, trans), w
 
 
-def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Optional[Callable] = None, offset: int = 0):
+def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Callable | None = None, offset: int = 0):
     """Every frame of a (T, 24, 4) / (T, 3) motion refined by its centred chunk."""
     return _run(model, CentredWindows(model.config.chunk), quats, trans, None, offset, progress, {"batch": batch})
 

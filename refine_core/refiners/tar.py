@@ -33,7 +33,6 @@ L_l = lambda_3d |J - J_l|^2 + lambda_smpl |R - R_l|^2 (the 2D reprojection
 term has no counterpart without images), plus an acceleration term over
 three consecutive centre frames (our addition; see ``iteration_loss``).
 """
-DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 from dataclasses import dataclass
 
 import roma
@@ -42,8 +41,11 @@ from torch import nn
 
 from ..kinematics import fk_positions_torch
 from ..params import Param
+from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
 from ..windows import CentredWindows
-from .common import LearnedMethod, Recipe, gaussian_weights, time_accel
+from .common import LearnedMethod, Recipe, gaussian_weights, rowwise_6d_index, time_accel
+
+DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 
 NUM_JOINTS = 24
 NUM_PARAMS = NUM_JOINTS + 1  # one GRU per joint rotation, one for the root translation
@@ -69,10 +71,8 @@ class TARConfig:
 
 def pose_features(quats, trans):
     """quats (..., 24, 4) xyzw, trans (..., 3) -> (..., 147): the 24 joints' 6D
-    rotations (roma's (3, 2) layout flattened) and the root translation (metres).
-    Computed once per frame, then windowed."""
-    rot6d = roma.unitquat_to_rotmat(quats)[..., :2].flatten(-3)
-    return torch.cat([rot6d, trans], dim=-1)
+    rotations and the root translation (metres). Computed once per frame, then windowed."""
+    return torch.cat([quat_to_rot6d(quats).flatten(-2), trans], dim=-1)
 
 
 class GlobalTemporalEncoder(nn.Module):
@@ -151,7 +151,7 @@ class TAR(nn.Module):
 
         poses (B, T, 147) from ``pose_features``.
         Returns the estimates Phi_0 .. Phi_L, each (B, 147): 24 joint 6D
-        rotations (roma's (3, 2) layout flattened) and the root translation
+        rotations and the root translation
         relative to the noisy centre frame, x ``trans_scale``.
         """
         c, tau = self.config, poses.shape[1] // 2
@@ -191,7 +191,7 @@ class TAR(nn.Module):
 
 def rotmats(phi):
     """Estimate phi (B, 147) -> joint rotation matrices (B, 24, 3, 3) (Gram-Schmidt of the 6D part)."""
-    return roma.special_gramschmidt(phi[:, :NUM_JOINTS * 6].view(-1, NUM_JOINTS, 3, 2))
+    return rot6d_to_matrix(phi[:, :NUM_JOINTS * 6].view(-1, NUM_JOINTS, 6))
 
 
 def _run(model: TAR, driver: CentredWindows, quats, trans, rest_joints, offset, progress, settings):
@@ -246,6 +246,27 @@ def iteration_loss(model: TAR, batch: dict, rest_joints, lambda_3d: float = 100.
     return total
 
 
+def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
+    """Format-1 weights read 6D row-wise: permute every layer that reads or
+    writes the 24 joints' 6D channels (the encoders' embeddings, the initial
+    regressor's output, the GRUs' feedback embedding, the step regressors)."""
+    rot = rowwise_6d_index(NUM_JOINTS)
+    pose = torch.cat([rot, torch.arange(NUM_JOINTS * 6, POSE_CHANNELS)])
+    inputs = torch.cat([rot, NUM_JOINTS * 6 + rot, torch.arange(2 * NUM_JOINTS * 6, INPUT_CHANNELS)])
+    local = state["local_encoder.join.weight"].shape[0]
+    feedback = torch.cat([torch.arange(local), local + pose, local + POSE_CHANNELS + pose])
+    state = dict(state)
+    for key in ("global_encoder.embed.weight", "local_encoder.embed.weight"):
+        state[key] = state[key][:, inputs]
+    state["initial_regressor.2.weight"] = state["initial_regressor.2.weight"][pose]
+    state["initial_regressor.2.bias"] = state["initial_regressor.2.bias"][pose]
+    state["grus.embed.weight"] = state["grus.embed.weight"][:, feedback]
+    step = state["step_weight"].clone()
+    step[:NUM_JOINTS] = step[:NUM_JOINTS][..., rot[:6]]
+    state["step_weight"] = step
+    return state
+
+
 METHOD = LearnedMethod(
     name="tar", network=TAR, config=TARConfig,
     driver=lambda config, settings: CentredWindows(config.window),
@@ -253,5 +274,6 @@ METHOD = LearnedMethod(
     inference=(Param("batch", int, 1024, 1, 1_000_000, "windows (one per frame) per forward pass"),),
     recipe=Recipe(loss=iteration_loss, window=lambda c: c.window + 2,
                   train={"steps": 2000, "batch": 64, "lr": 1e-3, "threads": 1, "refresh_every": 100}),
+    migrate=migrate_rowwise_6d,
 )
 refine = METHOD.refine

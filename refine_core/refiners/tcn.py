@@ -21,7 +21,6 @@ cuts). The output layer starts at zero, so the untrained network is that
 low-pass. The loss is the paper's MPJPE on FK joints, plus an
 optional acceleration term (``accel_weight``, our addition; see docs/methods/tcn.md).
 """
-DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 from dataclasses import dataclass
 
 import roma
@@ -29,8 +28,11 @@ import torch
 from torch import nn
 
 from ..params import Param
+from ..rotations_torch import IDENTITY_6D, quat_to_rot6d, rot6d_to_matrix
 from ..windows import ValidConvolution
-from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass_radius, time_accel
+from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass_radius, rowwise_6d_index, time_accel
+
+DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 
 NUM_JOINTS = 24
 POSE_CHANNELS = NUM_JOINTS * 6 + 3  # 6D rotations + root displacement (the output)
@@ -87,12 +89,12 @@ class TCN(nn.Module):
         nn.init.zeros_(self.output_layer.bias)
         if not config.residual:
             with torch.no_grad():
-                self.output_layer.bias[:NUM_JOINTS * 6] = torch.eye(3)[:, :2].flatten().repeat(NUM_JOINTS)
+                self.output_layer.bias[:NUM_JOINTS * 6] = IDENTITY_6D.repeat(NUM_JOINTS)
 
     def features(self, quats, trans):
-        """quats (B, L, 24, 4) xyzw, trans (B, L, 3) -> (rot6d (B, L, 24, 3, 2), x (B, C_in, L))."""
+        """quats (B, L, 24, 4) xyzw, trans (B, L, 3) -> (rot6d (B, L, 24, 6), x (B, C_in, L))."""
         c = self.config
-        rot6d = roma.unitquat_to_rotmat(quats)[..., :2]
+        rot6d = quat_to_rot6d(quats)
         flat = rot6d.flatten(2)
         # Frame-to-frame change, scaled up: jitter is ~1% of the pose signal,
         # and this makes it as visible to the first layer as the pose itself.
@@ -113,18 +115,18 @@ class TCN(nn.Module):
         rot6d, x = self.features(quats, trans)
         out = self.output_layer(self.blocks(self.input_layer(x))).transpose(1, 2)  # (B, L', C_in)
         n = out.shape[1]
-        refined6d = out[..., :NUM_JOINTS * 6].reshape(-1, n, NUM_JOINTS, 3, 2)
+        refined6d = out[..., :NUM_JOINTS * 6].reshape(-1, n, NUM_JOINTS, 6)
         base6d, base_t = self.base(rot6d, trans, pad, n)
         if self.config.residual:
             refined6d = refined6d + base6d
-        q = roma.rotmat_to_unitquat(roma.special_gramschmidt(refined6d))
+        q = roma.rotmat_to_unitquat(rot6d_to_matrix(refined6d))
         t = base_t + out[..., NUM_JOINTS * 6:] / self.config.trans_scale
         return q, t
 
     def base(self, rot6d, trans, pad: int, n: int):
         """What the corrections apply to, for frames pad .. pad + n - 1: the input,
         or its Gaussian low-pass (``base_sigma`` frames; 6D averaged, so no
-        quaternion signs matter). Returns (6D (B, n, 24, 3, 2), trans (B, n, 3))."""
+        quaternion signs matter). Returns (6D (B, n, 24, 6), trans (B, n, 3))."""
         sigma = self.config.base_sigma
         if sigma <= 0:
             return rot6d[:, pad:pad + n], trans[:, pad:pad + n]
@@ -132,7 +134,7 @@ class TCN(nn.Module):
         w = gaussian_weights(sigma, radius, rot6d.device)
         x = torch.cat([rot6d.flatten(2), trans], dim=-1)[:, pad - radius:pad + n + radius]
         smooth = x.unfold(1, 2 * radius + 1, 1) @ w  # (B, n, C)
-        return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 3, 2), smooth[..., -3:]
+        return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 6), smooth[..., -3:]
 
 
 def _run(model: TCN, driver: ValidConvolution, quats, trans, rest_joints, offset, progress, settings):
@@ -170,6 +172,20 @@ def mpjpe_loss(model: TCN, batch: dict, rest_joints, accel_weight: float = 2.0) 
 
 OUT_FRAMES = 48  # refined frames per training window
 
+
+def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
+    """Format-1 weights read 6D row-wise: permute the input layer's rotation
+    channels (pose and change) and the output layer's rotation rows."""
+    rot = rowwise_6d_index(NUM_JOINTS)
+    pose = torch.cat([rot, torch.arange(NUM_JOINTS * 6, POSE_CHANNELS)])
+    inputs = torch.cat([rot, NUM_JOINTS * 6 + rot, torch.arange(2 * NUM_JOINTS * 6, INPUT_CHANNELS)])
+    state = dict(state)
+    state["input_layer.0.weight"] = state["input_layer.0.weight"][:, inputs]
+    state["output_layer.weight"] = state["output_layer.weight"][pose]
+    state["output_layer.bias"] = state["output_layer.bias"][pose]
+    return state
+
+
 METHOD = LearnedMethod(
     name="tcn", network=TCN, config=TCNConfig,
     driver=lambda config, settings: ValidConvolution(config.receptive_field // 2),
@@ -178,5 +194,6 @@ METHOD = LearnedMethod(
     recipe=Recipe(loss=mpjpe_loss, window=lambda c: OUT_FRAMES + c.receptive_field - 1,
                   train={"steps": 1200, "batch": 16, "lr": 1e-3, "threads": 1, "refresh_every": 100},
                   pairs={"extra_white_noise_deg": 1.0}),
+    migrate=migrate_rowwise_6d,
 )
 refine = METHOD.refine

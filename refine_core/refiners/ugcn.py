@@ -42,7 +42,6 @@ scaled to the clip's frame rate (at 30 fps: {5, 7, 10, 14}).
 
 Inference: overlapping windows, outputs averaged (``OverlappingWindows``).
 """
-DESCRIPTION = "UGCN: U-shaped spatio-temporal graph network trained with a motion loss"
 from dataclasses import dataclass
 
 import roma
@@ -55,6 +54,8 @@ from ..rotations_torch import IDENTITY_6D, matrix_to_rot6d, rot6d_to_matrix
 from ..skeleton import NUM_JOINTS, PARENTS
 from ..windows import OverlappingWindows
 from .common import LearnedMethod, Recipe, joints_from_quats, low_pass, time_accel
+
+DESCRIPTION = "UGCN: U-shaped spatio-temporal graph network trained with a motion loss"
 
 IN_FEATURES = 6 + 3  # per node: local rotation (6D) + window-relative FK position (m)
 

@@ -70,17 +70,18 @@ def fit(model, loss_fn, pairs: NoisyPairs, window: int, cfg: TrainConfig, log=pr
 
 def train_method(name: str, out: Path = None, clips=None, steps: int = None, seed: int = 0,
                  model_overrides: dict = None, pair_overrides: dict = None, loss_overrides: dict = None,
-                 log=print) -> dict:
+                 recipe=None, log=print) -> dict:
     """Train ``name`` on the training split (or ``clips``) and write its weights.
 
     ``model_overrides`` change the architecture config, ``loss_overrides`` the
-    recipe's loss parameters, ``pair_overrides`` its noise (ablations).
+    recipe's loss parameters, ``pair_overrides`` its noise, ``recipe`` replaces
+    the declared recipe (ablations).
     Returns the recipe dict stored in the checkpoint (with the training time).
     """
     from .data import load_cmu
 
     method = declaration(name)
-    recipe = method.recipe
+    recipe = recipe or method.recipe
     config = method.config(**{**recipe.config, **(model_overrides or {})})
     train_cfg = replace(TrainConfig(**recipe.train), seed=seed, **({"steps": steps} if steps else {}))
     pair_cfg = PairConfig(**{**recipe.pairs, **(pair_overrides or {})})
