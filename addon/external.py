@@ -77,6 +77,8 @@ def _run_worker(python, job, out, err_file, progress) -> int:
             try:
                 line = lines.get(timeout=POLL_S)
             except queue.Empty:
+                if proc.poll() is not None:  # exited, though a process it started may still hold stdout
+                    break
                 line = ""
             if line is None:  # stdout closed: the worker ended, died or closed it
                 break

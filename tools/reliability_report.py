@@ -58,7 +58,7 @@ FAULTS = """
 | Save, reopen, Restore | the backup (fake user) and its link are saved; Restore works | tests/addon/test_reliability_addon.py::test_backup_survives_save_and_reload |
 | Object-array extras through import → export (D17) | shape and elements kept, as the CLI keeps them | tests/addon/test_reliability_addon.py::test_object_array_extras_keep_their_shape_through_import_and_export |
 | A frame rate Blender cannot hold (D15) | the scene gets the nearest rate and a warning says so (`... the scene plays at 1e-06 fps ...`) | tests/addon/test_reliability_addon.py::test_scene_rate_blender_cannot_hold_is_reported |
-| External Python worker that closes its stdout (D15) | Esc still cancels (the worker is killed); exiting without a result is one line, no temp path | tests/addon/test_external_worker.py::test_cancel_kills_a_quiet_worker[stdout_closed], tests/addon/test_external_worker.py::test_worker_that_writes_no_result_is_one_clear_line |
+| External Python worker that closes its stdout, or exits leaving it open in a child (D15) | Esc still cancels (the worker is killed); exiting without a result is one line at its exit, no temp path | tests/addon/test_external_worker.py::test_cancel_kills_a_quiet_worker[stdout_closed], tests/addon/test_external_worker.py::test_worker_that_writes_no_result_is_one_clear_line |
 | Save Graph to a read-only or missing folder | error report naming the file (atomic_write); no file written | tests/addon/test_reliability_addon.py::test_save_graph_to_unwritable_place_is_one_line |
 
 Memory on long motions: learned refiners process windows in chunks

@@ -116,14 +116,23 @@ def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path, closes_stdo
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items()) and backup_of(obj) is None
 
 
-def test_worker_that_writes_no_result_is_one_clear_line(blender, motion_file, tmp_path):
-    """Exit 0 without a result file (stdout closed early): one line naming the
-    worker, not a FileNotFoundError on a temporary path."""
+@pytest.mark.parametrize("how", ["stdout_closed", "stdout_held_by_a_child"])
+def test_worker_that_writes_no_result_is_one_clear_line(blender, motion_file, tmp_path, how):
+    """Exit 0 without a result file (stdout closed early, or left open by a
+    process the worker started): one line naming the worker, at its exit, not
+    a FileNotFoundError on a temporary path."""
     obj = import_file(motion_file)
     before = all_keys(obj)
-    _set_external(_fake_python(tmp_path, "exec 1>&-; sleep 0.5; exit 0"))
-    with pytest.raises(RuntimeError) as info:
-        refine()
+    child = tmp_path / "child_pid"
+    body = {"stdout_closed": "exec 1>&-; sleep 0.5; exit 0",
+            "stdout_held_by_a_child": f'sleep 600 & echo $! > "{child}"; exit 0'}[how]
+    _set_external(_fake_python(tmp_path, body))
+    try:
+        with pytest.raises(RuntimeError) as info:
+            refine()
+    finally:
+        if child.exists():
+            os.kill(int(child.read_text()), 9)
     message = str(info.value).strip()
     assert "exited without error but wrote no result" in message and message.endswith("keys unchanged")
     assert "fake_python" in message
