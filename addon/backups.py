@@ -14,6 +14,9 @@ always has them, without undo and after save and reload.
   users and other curves stay) and then drops the backup, so the next refine
   backs up the keys as they are then, hand edits included. No action the
   user made is ever deleted.
+- Files from older versions kept one original per object; while that
+  object's keys are refined, the next Refine or Restore adopts it as the
+  action's backup.
 """
 import bpy
 from bpy.props import PointerProperty, StringProperty
@@ -45,7 +48,34 @@ def is_backup(action) -> bool:
 def backup_of(obj):
     """The backup of ``obj``'s current action (None if it has not been refined)."""
     action = current_action(obj)
-    return None if action is None else action_backup(action)
+    if action is None:
+        return None
+    return action_backup(action) or _legacy_backup(obj, action)
+
+
+# Files saved before backups were per action keep the original on the object:
+# the property group "motion_refine" with "original" (the backup) and "refined".
+LEGACY_GROUP = "motion_refine"
+
+
+def _legacy_backup(obj, action):
+    """The object's original from an older file, while its keys are refined."""
+    group = obj.get(LEGACY_GROUP)
+    if not hasattr(group, "get") or not group.get("refined"):
+        return None
+    original = group.get("original")
+    if not isinstance(original, bpy.types.Action) or original == action or is_backup(action):
+        return None
+    return original
+
+
+def _adopt_legacy(obj, action):
+    """Make an older file's object-level original the backup of ``action``."""
+    original = _legacy_backup(obj, action)
+    if original is not None and action_backup(action) is None:
+        original.motion_refine.backup_of = action.name
+        action.motion_refine.backup = original
+        del obj[LEGACY_GROUP]
 
 
 def action_backup(action):
@@ -75,6 +105,7 @@ def prepare_write(obj):
     """Before refined keys are written: ``obj``'s own action (single-user),
     backed up unless it already has a backup. Returns the action."""
     check_writable(obj)
+    _adopt_legacy(obj, current_action(obj))
     action = _single_user(obj)
     backup = action_backup(action)
     if backup is None:
@@ -87,6 +118,7 @@ def prepare_write(obj):
 def restore(obj):
     """Write the backup's motion keys back into ``obj``'s action and drop the
     backup (the action itself, and every other curve of it, stay)."""
+    _adopt_legacy(obj, current_action(obj))
     action = _single_user(obj)
     backup = action_backup(action)
     if backup is None:

@@ -453,3 +453,20 @@ def test_action_with_a_slot_per_armature_restores_the_right_slot(user_armature, 
     assert not same_keys(second_keys, second) and same_keys(first_keys, first)
     assert _restore() == {"FINISHED"}
     assert same_keys(second_keys, second) and same_keys(first_keys, first)
+
+
+def test_original_kept_by_an_older_version_is_restored(user_armature):
+    """Files saved before backups were per action hold the original on the
+    object ("motion_refine": original, refined): Restore still puts it back."""
+    obj, imported = user_armature
+    action = obj.animation_data.action
+    original = action.copy()
+    original.name = action.name + " (original)"
+    original.use_fake_user = True
+    obj["motion_refine"] = {"original": original, "refined": 1}
+    _hand_edit(obj)  # stands for the older version's refinement
+    assert backup_of(obj) == original
+    assert _restore() == {"FINISHED"} and same_keys(imported, obj)
+    assert obj.animation_data.action == action and "motion_refine" not in obj and backup_of(obj) is None
+    obj["motion_refine"] = {"original": action.copy(), "refined": 0}  # restored by the older version
+    assert backup_of(obj) is None
