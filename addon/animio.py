@@ -113,12 +113,12 @@ _KEY_FIELDS = [(name, 2, np.float32) for name in ("co", "handle_left", "handle_r
     [(name, 1, bool) for name in ("select_control_point", "select_left_handle", "select_right_handle")]
 
 
-def motion_curve_ids():
+def motion_curve_ids() -> list[tuple[str, int, str]]:
     """(data_path, index, group) of every motion curve, in key_motion's order."""
     return [(rot_path(n), c, n) for n in JOINT_NAMES for c in range(4)] + [(LOC_PATH, c, ROOT) for c in range(3)]
 
 
-def copy_motion_keys(src, dst, obj):
+def copy_motion_keys(src: bpy.types.Action, dst: bpy.types.Action, obj) -> None:
     """Make the motion curves of action ``dst`` hold exactly the keys of
     ``src``'s (both as they animate ``obj``); other curves are left alone."""
     src_curves = compat.fcurve_collection(src, obj)

@@ -36,16 +36,16 @@ class MotionRefineAction(bpy.types.PropertyGroup):
                               description="Set on a backup: the action it keeps the original keys of")
 
 
-def current_action(obj):
+def current_action(obj) -> bpy.types.Action | None:
     ad = obj.animation_data
     return ad.action if ad else None
 
 
-def is_backup(action) -> bool:
+def is_backup(action: bpy.types.Action | None) -> bool:
     return action is not None and bool(action.motion_refine.backup_of)
 
 
-def backup_of(obj):
+def backup_of(obj) -> bpy.types.Action | None:
     """The backup of ``obj``'s current action (None if it has not been refined)."""
     action = current_action(obj)
     if action is None:
@@ -78,7 +78,7 @@ def _adopt_legacy(obj, action):
         del obj[LEGACY_GROUP]
 
 
-def action_backup(action):
+def action_backup(action: bpy.types.Action) -> bpy.types.Action | None:
     """``action``'s backup. A copy of a refined action (Duplicate, Shift+D)
     carries the link too but has keys of its own: the link counts only for
     the action the backup was taken of, found by name (or after a rename, when
@@ -92,7 +92,7 @@ def action_backup(action):
     return backup  # renamed
 
 
-def check_writable(obj):
+def check_writable(obj) -> None:
     """Raise BadInputError when ``obj``'s action is a backup (never changed)."""
     action = current_action(obj)
     if is_backup(action):
@@ -101,7 +101,7 @@ def check_writable(obj):
                             "of this one) to refine")
 
 
-def prepare_write(obj):
+def prepare_write(obj) -> bpy.types.Action:
     """Before refined keys are written: ``obj``'s own action (single-user),
     backed up unless it already has a backup. Returns the action."""
     check_writable(obj)
@@ -115,7 +115,7 @@ def prepare_write(obj):
     return action
 
 
-def restore(obj):
+def restore(obj) -> bpy.types.Action:
     """Write the backup's motion keys back into ``obj``'s action and drop the
     backup (the action itself, and every other curve of it, stay)."""
     _adopt_legacy(obj, current_action(obj))
@@ -158,9 +158,9 @@ def _single_user(obj):
 CLASSES = (MotionRefineAction,)
 
 
-def register_properties():
+def register_properties() -> None:
     bpy.types.Action.motion_refine = PointerProperty(type=MotionRefineAction)
 
 
-def unregister_properties():
+def unregister_properties() -> None:
     del bpy.types.Action.motion_refine

@@ -25,7 +25,7 @@ def resolve_up_axis(mode: str, motion: Motion) -> str:
     return {"z": "Z_UP", "+z": "Z_UP", "-y": "NEG_Y_UP"}.get(up, "Y_UP")
 
 
-def set_scene_fps(scene, fps: float):
+def set_scene_fps(scene, fps: float) -> str | None:
     """Set the scene rate as Blender stores it, integer fps / fps_base: integer
     rates exactly, others as 29.97 -> 30 / 1.001, rates past 32767 with a
     base below 1. Returns a one-line warning when Blender's limits (fps

@@ -117,7 +117,7 @@ def refine_object(obj, settings: RefineSettings, progress=None) -> dict:
     return apply(obj, job, compute(job, progress))
 
 
-def restore_original(obj):
+def restore_original(obj) -> bpy.types.Action:
     """Put back the keys the object's action had before it was refined."""
     action = backups.restore(obj)
     if review.METRICS_KEY in obj:

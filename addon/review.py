@@ -86,7 +86,7 @@ def plot_accel(path: str, curves: dict, metrics: dict, title: str = "") -> str:
     return path
 
 
-def save_graph(img, path: str):
+def save_graph(img, path: str) -> None:
     """Write the graph image ``img`` as a PNG at ``path`` through atomic_write
     (all or nothing; BadInputError naming ``path`` when it cannot be written)."""
     import bpy
