@@ -36,12 +36,14 @@ FORMATS = tuple((f"{layout.name}_{container}", layout.description)
                 for container in layout.containers)
 
 
-def read_motion(path, track=None):
+def read_motion(path, track=None, fps=None):
     """The motion in ``path`` as a validated Motion (see the module doc for meta).
 
     track: the track/person to read from a multi-track file (its id, or the
     id as a string, as the CLI passes it); None picks the longest (the first
     of equally long ones). Single-motion files accept only None.
+    fps: when given, the motion's frame rate (replaces the file's, or the
+    30 assumed for files without one).
     """
     path = os.fspath(path)
     container, obj = load_container(path)
@@ -50,6 +52,9 @@ def read_motion(path, track=None):
     tracks = [(_plain(tid), int(n)) for tid, n in _guarded(fmt, path, layout.tracks, obj)]
     chosen = _select_track(tracks, track, path)
     motion = _guarded(fmt, path, layout.read, obj, chosen, path)
+    if fps is not None:
+        motion.fps = fps
+        motion.meta["fps_assumed"] = False
     motion.meta.update(source=path, format=fmt, track=chosen,
                        tracks=[{"id": tid, "frames": n} for tid, n in tracks])
     return motion.validate(path)
