@@ -4,16 +4,19 @@ For each noise preset, validation clips are corrupted with a fixed seed and
 every method refines them; the table reports MPJPE, PA-MPJPE, accel error,
 accel, MPJPE on corrupted frames and frames per second (refinement only,
 this machine), with the noisy input as a row. Metrics are frame-weighted
-means over clips.
+means over clips. With ``feet``, also foot sliding, ground penetration and
+contact F1 (refine_core.metrics.feet_metrics), a "+ feet lock" row after each
+method and the clean motion's own feet as a row.
 """
 import time
 
 import numpy as np
 
-from .metrics import evaluate
+from .metrics import evaluate, feet_metrics
 
 PRESETS = ("mild", "vibe_like", "heavy")
 COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "accel", "mpjpe_corrupted", "fps")
+FEET_COLUMNS = ("foot_sliding", "penetration", "penetration_depth", "contact_f1")
 QUICK_FRAMES = 600  # per clip with --quick
 
 
@@ -25,8 +28,9 @@ def corrupted_clips(clips, preset: str, seed: int = 0):
     return [(clean, *corrupt(clean, preset, rng)) for clean in clips]
 
 
-def score(triples, run=None) -> dict:
-    """Frame-weighted metrics of ``run(noisy) -> Motion`` (None: the noisy input itself)."""
+def score(triples, run=None, feet=False) -> dict:
+    """Frame-weighted metrics of ``run(noisy) -> Motion`` (None: the noisy input
+    itself); ``feet`` adds the foot metrics."""
     totals, weights, frames, seconds = {}, {}, 0, 0.0
     for clean, noisy, mask in triples:
         if run is None:
@@ -36,6 +40,8 @@ def score(triples, run=None) -> dict:
             pred = run(noisy)
             seconds += time.perf_counter() - t0
         metrics = evaluate(pred, clean, mask=mask)
+        if feet:
+            metrics.update(feet_metrics(pred, clean))
         counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": clean.num_frames - 2, "accel": clean.num_frames - 2}
         for key, value in metrics.items():
             n = counts.get(key, clean.num_frames)
@@ -48,8 +54,9 @@ def score(triples, run=None) -> dict:
     return row
 
 
-def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> list:
-    """Rows of {preset, method, params, metrics...} for each preset and method."""
+def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, feet=False) -> list:
+    """Rows of {preset, method, params, metrics...} for each preset and method
+    (with ``feet``: foot metrics, "+ feet lock" rows and a "clean motion" row)."""
     from .refiners import METHODS, available_methods, refine
     from .train.data import load_cmu
 
@@ -60,27 +67,40 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> l
     rows = []
     for preset in presets:
         triples = corrupted_clips(clips, preset, seed)
-        rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples)})
+        if feet:
+            clean_row = score([(clean, clean, mask) for clean, _, mask in triples], feet=True)
+            rows.append({"preset": preset, "method": "clean motion", "params": "", **clean_row})
+        rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples, feet=feet)})
         for name in methods:
             spec = METHODS[name]
-            row = score(triples, lambda m: refine(m, name, device="cpu"))
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-            rows.append({"preset": preset, "method": name, "params": params, **row})
-            if log:
-                log(f"{preset:>9} {name:<12} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
+            for lock in ("off", "lock") if feet else ("off",):
+                row = score(triples, lambda m, name=name, lock=lock: refine(m, name, device="cpu", feet=lock), feet=feet)
+                label = name if lock == "off" else f"{name} + feet lock"
+                rows.append({"preset": preset, "method": label, "params": params, **row})
+                if log:
+                    log(f"{preset:>9} {label:<24} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
     return rows
 
 
 def markdown(rows) -> str:
-    head = "| preset | method | MPJPE | PA-MPJPE | accel err | accel | MPJPE corrupted | frames/s | params |"
-    lines = [head, "|" + "---|" * 9]
+    feet = any("foot_sliding" in r for r in rows)
+    head = "| preset | method | MPJPE | PA-MPJPE | accel err | accel | MPJPE corrupted | frames/s |"
+    if feet:
+        head += " foot slide | penetration % | contact F1 |"
+    head += " params |"
+    lines = [head, "|" + "---|" * (12 if feet else 9)]
     for r in rows:
         fps = "" if np.isnan(r["fps"]) else f"{r['fps']:,.0f}"
-        lines.append(
+        line = (
             f"| {r['preset']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.2f} | "
             f"{r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
-            f"{fps} | {r['params']} |"
+            f"{fps} |"
         )
+        if feet:
+            line += (f" {r.get('foot_sliding', float('nan')):.2f} | {100 * r.get('penetration', float('nan')):.2f} | "
+                     f"{r.get('contact_f1', float('nan')):.3f} |")
+        lines.append(line + f" {r['params']} |")
     return "\n".join(lines)
 
 

@@ -57,6 +57,7 @@ def cmd_refine(args):
     refined = refine(
         motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
         strength=args.strength, device=args.device, params=_parse_params(args.param),
+        feet=args.feet, feet_params=_parse_params(args.feet_param),
     )
     write_npz(refined, out)
     start, end = refined.meta["refined_range"]
@@ -104,7 +105,8 @@ def cmd_bench(args):
     from .bench import PRESETS, markdown, run_bench
 
     log = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
-    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, seed=args.seed, log=log)
+    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, seed=args.seed, log=log,
+                     feet=args.feet)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
         from .atomic import atomic_write
@@ -158,6 +160,9 @@ def add_refine_options(p: argparse.ArgumentParser):
     p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+    p.add_argument("--feet", default="off", choices=["off", "lock"],
+                   help="lock planted feet after refining (docs/methods/feet.md)")
+    p.add_argument("--feet-param", action="append", metavar="KEY=VALUE", help="foot-lock parameter, e.g. lock_radius=0.05")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--presets", nargs="+", help="noise presets (default: mild vibe_like heavy)")
     p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0: the published table)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    p.add_argument("--feet", action="store_true",
+                   help="add foot metrics and a '+ feet lock' row per method, and the clean motion's own feet")
     p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
     p.set_defaults(func=cmd_bench)
 

@@ -15,6 +15,12 @@ def fk_positions(rotations, trans, rest_joints):
     rotations: (T, 24, 4) quaternions xyzw or (T, 24, 3, 3) matrices;
     trans: (T, 3); rest_joints: (24, 3). Returns (T, 24, 3) metres.
     """
+    return fk_globals(rotations, trans, rest_joints)[0]
+
+
+def fk_globals(rotations, trans, rest_joints):
+    """As ``fk_positions``, also returning each joint's global rotation:
+    ((T, 24, 3) positions, (T, 24, 3, 3) matrices)."""
     rot = np.asarray(rotations, dtype=np.float64)
     mats = quat_to_matrix(rot) if rot.shape[-1] == 4 else rot
     rest = np.asarray(rest_joints, dtype=np.float64)
@@ -29,7 +35,7 @@ def fk_positions(rotations, trans, rest_joints):
         p = PARENTS[j]
         glob[:, j] = glob[:, p] @ mats[:, j]
         pos[:, j] = pos[:, p] + glob[:, p] @ offsets[j]
-    return pos
+    return pos, glob
 
 
 def fk_positions_torch(rotmats, trans, rest_joints):

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import BadInputError
+from ..feet import check_feet, lock_feet
 from ..motion import MIN_FRAMES_TO_REFINE, Motion
 from ..rotations import slerp
 
@@ -147,6 +148,8 @@ def refine(
     device: str = "auto",
     params: Optional[dict] = None,
     progress: Optional[Callable[[float], None]] = None,
+    feet: str = "off",
+    feet_params: Optional[dict] = None,
 ) -> Motion:
     """Refine ``motion`` with ``method`` over the inclusive ``frame_range``.
 
@@ -155,7 +158,9 @@ def refine(
     refined with real neighbours rather than padding. Inside the range the
     result is slerped towards the input over ``blend`` frames at each edge and
     scaled by ``strength`` (0: input, 1: fully refined). ``progress(fraction)``
-    is called as work proceeds; it may raise ``Cancelled``.
+    is called as work proceeds; it may raise ``Cancelled``. ``feet="lock"``
+    holds planted feet on the refined motion (refine_core.feet, with
+    ``feet_params``) before the range blend; "off" changes nothing.
     """
     spec = get_method(method)
     source = motion.meta.get("source")
@@ -165,6 +170,7 @@ def refine(
         raise BadInputError(f"strength {strength}", "strength must be between 0 and 1")
     if blend < 0:
         raise BadInputError(f"--blend {blend}", "blend must be 0 or more frames")
+    lock = check_feet(feet, feet_params)
     run = spec.load()
     kwargs = dict(spec.defaults, **(params or {}))
     if spec.kind == "learned":
@@ -174,6 +180,8 @@ def refine(
     refined = run(motion.slice(lo, hi), progress=progress, **kwargs)
     if refined.num_frames != hi - lo:
         raise RuntimeError(f"method {method} returned {refined.num_frames} frames for {hi - lo}")
+    if lock is not None:
+        refined = lock_feet(refined, lock)
 
     inner = slice(start - lo, end + 1 - lo)
     weight = blend_weights(end - start + 1, blend) * strength
