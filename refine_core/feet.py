@@ -39,6 +39,7 @@ LEGS = (LIMB_CHAINS["left_leg"], LIMB_CHAINS["right_leg"])  # (hip, knee, ankle,
 FOOT_JOINTS = (LEGS[0][2], LEGS[0][3], LEGS[1][2], LEGS[1][3])  # columns: left ankle, left toe, right ankle, right toe
 FOOT_NAMES = tuple(JOINT_NAMES[j] for j in FOOT_JOINTS)
 IS_TOE = np.array([False, True, False, True])
+LEG_TREE = (0, *LEGS[0], *LEGS[1])  # the joints FK computes here (pelvis and legs)
 
 # Clean-mocap contact labels: slower than this and lower than this above the floor.
 LABEL_SPEED = 0.25  # m/s, 3D speed of the joint (central differences)
@@ -146,7 +147,7 @@ def detect_contacts(motion: Motion, params: Optional[FeetParams] = None, joints:
     ``joints``: the motion's (T, 24, 3) FK joints when already computed.
     """
     p = params or FeetParams()
-    joints = motion.joints() if joints is None else joints
+    joints = fk_globals(motion.rotations, motion.trans, motion.skeleton.rest_joints, LEG_TREE)[0] if joints is None else joints
     _, h, v = foot_tracks(joints, up_vector(motion), motion.fps, p.smooth_frames)
     floor = estimate_floor(h, v, p.speed) if p.floor is None else float(p.floor)
     above = h - floor
@@ -203,15 +204,26 @@ def _lock_offsets(pos, horizontal, contacts, floor_h, clearance, up, params: Fee
     t = np.arange(n_frames)
     ramp = params.recovery_frames + 1
     for c in range(n_cols):
-        segs = [piece for s, e in contact_segments(contacts[:, c:c + 1])[0]
-                for piece in _split_by_radius(horizontal[:, c], s, e, params.lock_radius, params.recovery_frames)]
-        if not segs:
+        runs = contact_segments(contacts[:, c:c + 1])[0]
+        if not runs:
             continue
+        # Only runs that drift past the lock radius from their first frame need splitting.
         seg_id = np.full(n_frames, -1)
-        targets = np.empty((len(segs), 3))
-        for i, (s, e) in enumerate(segs):
+        for i, (s, e) in enumerate(runs):
             seg_id[s:e + 1] = i
-            targets[i] = horizontal[s:e + 1, c].mean(axis=0) + up * (floor_h + clearance[c])
+        first = np.array([s for s, _ in runs])
+        inside = seg_id >= 0
+        drift = np.zeros(n_frames)
+        drift[inside] = np.linalg.norm(horizontal[inside, c] - horizontal[first[seg_id[inside]], c], axis=-1)
+        far = set(np.unique(seg_id[inside & (drift > params.lock_radius)]).tolist())
+        segs = [piece for i, (s, e) in enumerate(runs)
+                for piece in (_split_by_radius(horizontal[:, c], s, e, params.lock_radius, params.recovery_frames)
+                              if i in far else [(s, e)])]
+        starts, ends = np.array(segs).T
+        seg_id[:] = -1
+        seg_id[np.concatenate([np.arange(s, e + 1) for s, e in segs])] = np.repeat(np.arange(len(segs)), ends - starts + 1)
+        csum = np.concatenate([np.zeros((1, 3)), np.cumsum(horizontal[:, c], axis=0)])
+        targets = (csum[ends + 1] - csum[starts]) / (ends - starts + 1)[:, None] + up * (floor_h + clearance[c])
         inside = seg_id >= 0
         prev = np.maximum.accumulate(np.where(inside, t, -1))
         nxt = np.minimum.accumulate(np.where(inside, t, n_frames)[::-1])[::-1]
@@ -276,7 +288,7 @@ def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
     p = params or FeetParams()
     up = up_vector(motion)
     rest = motion.skeleton.rest_joints
-    pos, glob = fk_globals(motion.rotations, motion.trans, rest)
+    pos, glob = fk_globals(motion.rotations, motion.trans, rest, LEG_TREE)
     contacts, floor_h = detect_contacts(motion, p, joints=pos)
     feet, heights, _ = foot_tracks(pos, up, motion.fps)
     horizontal = feet - heights[..., None] * up
@@ -318,7 +330,7 @@ def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
         reach = 0.999 * bones.sum(axis=1)
         gap = targets[:, f] - (pos[:, hip_j] + root)
         dist = np.linalg.norm(gap, axis=-1)
-        short = (dist > reach) & (foot_w[:, f] > 0)
+        short = (dist > reach) & (foot_w[:, f] >= 1)  # easing out, a foot lets go instead
         root[short] += gap[short] * ((dist[short] - reach[short]) / dist[short])[:, None]
 
     # A nearly straight leg turns a small change of its length into a large knee
