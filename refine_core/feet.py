@@ -64,7 +64,7 @@ class FeetParams:
     lock_radius: float = 0.1  # m: a planted joint drifting further from its lock point starts a new lock
     recovery_frames: int = 3  # frames the lock eases in before and out after a contact
     floor: Optional[float] = None  # floor height along the up axis (m); None: estimated from the planted frames
-    smooth_frames: float = 1.0  # Gaussian sigma (frames) of the positions the detector reads
+    smooth_frames: float = 2.0  # Gaussian sigma (frames) of the positions the detector reads
 
 
 def feet_params(values: Optional[dict] = None) -> FeetParams:
