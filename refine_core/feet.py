@@ -65,6 +65,7 @@ class FeetParams:
     recovery_frames: int = 3  # frames the lock eases in before and out after a contact
     floor: Optional[float] = None  # floor height along the up axis (m); None: estimated from the planted frames
     smooth_frames: float = 2.0  # Gaussian sigma (frames) of the positions the detector reads
+    up_axis: Optional[str] = None  # "Y", "-Y", "Z", ...: the world's up in the motion's frame; None: meta["up_axis"]
 
 
 def feet_params(values: Optional[dict] = None) -> FeetParams:
@@ -74,10 +75,14 @@ def feet_params(values: Optional[dict] = None) -> FeetParams:
     unknown = sorted(set(values) - names)
     if unknown:
         raise BadInputError(f"--feet-param {unknown[0]}", f"unknown foot-lock parameter; choose from: {', '.join(sorted(names))}")
+    up = values.pop("up_axis", None)
+    if up is not None and str(up).strip().upper().lstrip("+") not in UP_AXES:
+        raise BadInputError(f"--feet-param up_axis={up}", f"choose one of: {', '.join(UP_AXES)}")
     try:
         out = {k: (None if v is None else float(v)) for k, v in values.items()}
     except (TypeError, ValueError):
         raise BadInputError("--feet-param", f"foot-lock parameters must be numbers, got {values}") from None
+    out["up_axis"] = up
     if "recovery_frames" in out:
         out["recovery_frames"] = int(round(out["recovery_frames"]))
     params = FeetParams(**out)
@@ -89,9 +94,11 @@ def feet_params(values: Optional[dict] = None) -> FeetParams:
     return params
 
 
-def up_vector(motion: Motion) -> np.ndarray:
-    """(3,) unit up direction of the motion's world, from ``meta["up_axis"]`` (Y when unknown)."""
-    axis = str(motion.meta.get("up_axis") or "Y").strip().upper().lstrip("+")
+def up_vector(motion: Motion, params: Optional[FeetParams] = None) -> np.ndarray:
+    """(3,) unit up direction of the motion's world: ``params.up_axis``, else
+    ``meta["up_axis"]``, else Y."""
+    axis = (params.up_axis if params is not None and params.up_axis else None) or motion.meta.get("up_axis") or "Y"
+    axis = str(axis).strip().upper().lstrip("+")
     return np.array(UP_AXES.get(axis, UP_AXES["Y"]), dtype=np.float64)
 
 
@@ -148,7 +155,7 @@ def detect_contacts(motion: Motion, params: Optional[FeetParams] = None, joints:
     """
     p = params or FeetParams()
     joints = fk_globals(motion.rotations, motion.trans, motion.skeleton.rest_joints, LEG_TREE)[0] if joints is None else joints
-    _, h, v = foot_tracks(joints, up_vector(motion), motion.fps, p.smooth_frames)
+    _, h, v = foot_tracks(joints, up_vector(motion, p), motion.fps, p.smooth_frames)
     floor = estimate_floor(h, v, p.speed) if p.floor is None else float(p.floor)
     above = h - floor
     limit = LABEL_HEIGHT * p.height
@@ -286,7 +293,7 @@ def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
     holds the detected (T, 4) contacts and ``meta["floor"]`` the floor height.
     """
     p = params or FeetParams()
-    up = up_vector(motion)
+    up = up_vector(motion, p)
     rest = motion.skeleton.rest_joints
     pos, glob = fk_globals(motion.rotations, motion.trans, rest, LEG_TREE)
     contacts, floor_h = detect_contacts(motion, p, joints=pos)
@@ -368,6 +375,17 @@ def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
 
 
 FEET_MODES = ("off", "lock")
+
+
+def segments_by_joint(contacts: np.ndarray, offset: int = 0, start: int = 0, end: Optional[int] = None) -> dict:
+    """{foot joint name: [[first, last], ...]} contact runs of (T, 4) ``contacts``
+    shifted by ``offset`` rows and clipped to rows start..end (JSON-friendly)."""
+    end = offset + len(contacts) - 1 if end is None else end
+    out = {}
+    for name, runs in zip(FOOT_NAMES, contact_segments(contacts)):
+        clipped = [[max(s + offset, start), min(e + offset, end)] for s, e in runs]
+        out[name] = [[int(s), int(e)] for s, e in clipped if s <= e]
+    return out
 
 
 def check_feet(mode: str, values: Optional[dict] = None) -> Optional[FeetParams]:

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import BadInputError
-from ..feet import check_feet, lock_feet
+from ..feet import check_feet, lock_feet, segments_by_joint
 from ..motion import MIN_FRAMES_TO_REFINE, Motion
 from ..rotations import slerp
 
@@ -192,4 +192,6 @@ def refine(
     if progress is not None:
         progress(1.0)
     meta = dict(motion.meta, refined_with=method, refined_range=(start, end))
+    if lock is not None:  # the locked contact runs, rows of the whole motion
+        meta["foot_contacts"] = segments_by_joint(refined.meta["foot_contacts"], lo, start, end)
     return motion.replace(rotations=rotations, trans=trans, meta=meta)
