@@ -6,6 +6,10 @@ frame count. ``refine`` runs with the feet off and on, alternately, after one
 warm-up each; the median of the repeats is reported, with one torch thread.
 
     .venv/bin/python benchmarks/bench_feet.py [--frames 18000] [--methods hpr butterworth] [--repeats 5]
+
+``--flight`` instead prints, for jump, run and climb/sit clips, how far the
+lock moves the feet during flight (frames where the clean clip has no foot
+joint planted): hpr on vibe_like noise (seed 0) with and without the lock.
 """
 import argparse
 import os
@@ -33,13 +37,55 @@ def long_motion(frames: int):
                   meta={"source": "validation split, vibe_like, tiled", "up_axis": "Y"})
 
 
+FLIGHT_CLIPS = (("001/001_01.bvh", "jumps (val)"), ("001/001_08.bvh", "climb, sit on the bars (val)"),
+                ("001/001_14.bvh", "climb, swing, drop (val)"), ("002/002_03.bvh", "run (train)"),
+                ("002/002_04.bvh", "jump (train)"))
+
+
+def flight_table(recovery: int):
+    """Per clip: flight frames, and |locked - unlocked| foot joint height over them (cm):
+    max, 95th percentile, mean, and the max outside the lock's ease (more than
+    recovery + 2 frames from a locked contact); and the height error to the clean clip."""
+    from refine_core.feet import FOOT_JOINTS, label_contacts
+    from refine_core.refiners import refine
+    from refine_core.train.data import data_root, load_bvh
+    from refine_core.train.noise import corrupt
+
+    print("| clip | frames | flight frames | max cm | p95 cm | mean cm | max beyond the ease cm |"
+          " height error to clean, unlocked / locked cm |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rel, what in FLIGHT_CLIPS:
+        clean = load_bvh(data_root() / rel, fps=30)
+        noisy, _ = corrupt(clean, "vibe_like", np.random.default_rng(0))
+        plain = refine(noisy, "hpr", device="cpu")
+        locked = refine(noisy, "hpr", device="cpu", feet="lock")
+        flight = ~label_contacts(clean)[0].any(axis=1)
+        held = np.zeros(clean.num_frames, bool)
+        for runs in locked.meta["foot_contacts"].values():
+            for first, last in runs:
+                held[max(0, first - recovery - 2):last + recovery + 3] = True
+        h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
+        d = np.abs(h[2] - h[1])[flight] * 100
+        beyond = np.abs(h[2] - h[1])[flight & ~held] * 100
+        err = [np.abs(x - h[0])[flight].mean() * 100 for x in h[1:]]
+        print(f"| {rel} {what} | {clean.num_frames} | {flight.sum()} | {d.max():.2f} | {np.percentile(d, 95):.2f} | "
+              f"{d.mean():.2f} | {beyond.max() if beyond.size else float('nan'):.2f} | {err[0]:.2f} / {err[1]:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=18000)
     parser.add_argument("--methods", nargs="+", default=["hpr"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--flight", action="store_true", help="the flight-phase table instead of the timing")
     args = parser.parse_args()
     import torch
+
+    if args.flight:
+        from refine_core.feet import FeetParams
+
+        torch.set_num_threads(1)
+        return flight_table(FeetParams().recovery_frames)
 
     from refine_core.feet import lock_feet
     from refine_core.refiners import refine

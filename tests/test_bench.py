@@ -51,3 +51,16 @@ def test_cli_bench_seed_draws_another_corruption(tmp_path, capsys):
         rows[seed] = json.loads(capsys.readouterr().out)
         assert f"with seed {seed}" in page.read_text()
     assert rows[0][0]["mpjpe"] != rows[1][0]["mpjpe"]
+
+
+def test_bench_feet_rows_and_columns():
+    """`bench --feet`: the clean motion's own feet, and each method with and without the lock."""
+    rows = run_bench(methods=["gaussian"], presets=["mild"], quick=True, feet=True)
+    assert [r["method"] for r in rows] == ["clean motion", "noisy input", "gaussian", "gaussian + feet lock"]
+    clean, _, plain, locked = rows
+    assert clean["mpjpe"] == 0 and clean["foot_sliding"] < plain["foot_sliding"]
+    assert locked["foot_sliding"] < plain["foot_sliding"] and locked["penetration"] <= plain["penetration"]
+    assert all(0 <= r["contact_f1"] <= 1 for r in rows)
+    table = markdown(rows)
+    assert "foot slide" in table and table.splitlines()[1].count("---") == 12
+    assert "foot slide" not in markdown(run_bench(methods=["gaussian"], presets=["mild"], quick=True)[:1])
