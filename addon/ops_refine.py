@@ -10,10 +10,9 @@ and the batch script share one implementation:
 
 ``refine_object`` runs the three in a row.
 """
-import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import bpy
 import numpy as np
@@ -21,7 +20,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 from mathutils import Vector
 
 from ..refine_core.errors import BadInputError
-from ..refine_core.refiners import METHODS, Cancelled, refine
+from ..refine_core.refiners import METHODS, Cancelled, check_request, refine
 from . import animio, armature, compat, external, prefs, review
 
 ALREADY_REFINED = "refining the already-refined keys (original kept)"
@@ -59,8 +58,8 @@ class RefineJob:
 class RefineResult:
     motion: object
     metrics: dict
-    graph_path: Optional[str]
-    graph_error: Optional[str] = None
+    graph_path: str | None
+    graph_error: str | None = None
 
 
 # ---------------------------------------------------------------- the three steps
@@ -86,7 +85,7 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
                      prefs.external_python(bpy.context))
 
 
-def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) -> RefineResult:
+def compute(job: RefineJob, progress: Callable[[float], None] | None = None) -> RefineResult:
     """Refine and measure (no bpy: safe in a worker thread). ``progress`` may
     raise ``Cancelled``; errors propagate and nothing has been changed."""
     s = job.settings
@@ -231,14 +230,14 @@ def _settings_props():
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
         "params": StringProperty(name="Parameters", default="",
-                                 description='Method parameters as JSON, e.g. {"cutoff_hz": 4.0}; empty: defaults'),
+                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or {"cutoff_hz": 4.0}; empty: defaults'),
         "lock_feet": BoolProperty(name="Lock Feet", default=False,
                                   description="Hold planted feet still on the floor after refining (IK on the legs, "
                                   "root moved where a leg cannot reach)"),
         "feet_lock_radius": FloatProperty(name="Lock Radius", min=0.005, soft_max=0.5, default=0.1, unit="LENGTH",
                                           description="A planted foot drifting further than this starts a new lock"),
-        "feet_min_lock_time": FloatProperty(name="Min Lock Time", min=0.0, soft_max=1.0, default=0.1, unit="TIME_ABSOLUTE",
-                                            description="Shorter contacts are not locked (seconds)"),
+        "feet_min_lock_time": FloatProperty(name="Min Lock Time", min=0.0, soft_max=1.0, default=0.1,
+                                            unit="TIME_ABSOLUTE", description="Shorter contacts are not locked (seconds)"),
         "feet_recovery_frames": IntProperty(name="Recovery Frames", min=0, soft_max=20, default=3,
                                             description="Frames a lock eases in before and out after a contact"),
         "feet_speed": FloatProperty(name="Contact Speed", min=0.01, soft_max=2.0, default=0.25, unit="VELOCITY",
@@ -265,19 +264,6 @@ def world_up_axis(obj) -> str:
     up = np.array(obj.matrix_world.to_3x3().inverted() @ Vector((0.0, 0.0, 1.0)))
     i = int(np.argmax(np.abs(up)))
     return ("-" if up[i] < 0 else "") + "XYZ"[i]
-
-
-def parse_params(text: str) -> dict:
-    """The JSON object of method parameters ('' -> {})."""
-    if not text.strip():
-        return {}
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise BadInputError(f"parameters {text!r}", f"not valid JSON ({err})") from None
-    if not isinstance(params, dict):
-        raise BadInputError(f"parameters {text!r}", 'must be a JSON object such as {"cutoff_hz": 4.0}')
-    return params
 
 
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
@@ -321,8 +307,9 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
         obj = context.active_object
         start, end = resolve_range(context, obj, self.range_mode, self.frame_start, self.frame_end)
         feet, feet_params = feet_settings(self, obj)
-        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device,
-                              parse_params(self.params), feet, feet_params)
+        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params, feet, feet_params)
+        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params,
+                              feet, feet_params)
 
     def _prepare(self, context):
         obj = context.active_object

@@ -5,14 +5,15 @@ every method refines them; the table reports MPJPE, PA-MPJPE, accel error,
 accel, MPJPE on corrupted frames and frames per second (refinement only,
 this machine), with the noisy input as a row. Metrics are frame-weighted
 means over clips. With ``feet``, also foot sliding, ground penetration and
-contact F1 (refine_core.metrics.feet_metrics), a "+ feet lock" row after each
+contact F1 (refine_core.feet.feet_metrics), a "+ feet lock" row after each
 method and the clean motion's own feet as a row.
 """
 import time
 
 import numpy as np
 
-from .metrics import evaluate, feet_metrics
+from .feet import feet_metrics
+from .metrics import evaluate
 
 PRESETS = ("mild", "vibe_like", "heavy")
 COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "accel", "mpjpe_corrupted", "fps")

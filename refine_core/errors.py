@@ -11,3 +11,10 @@ class BadInputError(Exception):
         self.source = str(source) if source is not None else None
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
+
+
+# Exit codes of every command (CLI, batch, worker), in one place.
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: "internal error: ..."
+EXIT_BAD_INPUT = 2  # bad input or arguments: one line naming the file and the problem
+EXIT_SOME_FAILED = 3  # a batch in which some files failed (each reported with its reason)

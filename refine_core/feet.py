@@ -22,8 +22,7 @@ columns ordered as ``FOOT_JOINTS``.
   in and out over ``recovery_frames`` with a smoothstep; away from contacts no
   foot joint is left below the floor.
 """
-from dataclasses import dataclass, fields
-from typing import Optional
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d, label, maximum_filter1d
@@ -31,12 +30,13 @@ from scipy.spatial.transform import Rotation
 
 from .errors import BadInputError
 from .kinematics import fk_globals
+from .metrics import contact_scores, foot_sliding, ground_penetration
 from .motion import Motion
+from .params import Param, check_params, parse_params
 from .rotations import matrix_to_quat
-from .skeleton import JOINT_NAMES, LIMB_CHAINS
+from .skeleton import FOOT_JOINTS, JOINT_NAMES, LIMB_CHAINS
 
 LEGS = (LIMB_CHAINS["left_leg"], LIMB_CHAINS["right_leg"])  # (hip, knee, ankle, toe) joint indices
-FOOT_JOINTS = (LEGS[0][2], LEGS[0][3], LEGS[1][2], LEGS[1][3])  # columns: left ankle, left toe, right ankle, right toe
 FOOT_NAMES = tuple(JOINT_NAMES[j] for j in FOOT_JOINTS)
 IS_TOE = np.array([False, True, False, True])
 LEG_TREE = (0, *LEGS[0], *LEGS[1])  # the joints FK computes here (pelvis and legs)
@@ -63,38 +63,34 @@ class FeetParams:
     min_lock_time: float = 0.1  # s: shorter contacts are not locked
     lock_radius: float = 0.1  # m: a planted joint drifting further from its lock point starts a new lock
     recovery_frames: int = 3  # frames the lock eases in before and out after a contact
-    floor: Optional[float] = None  # floor height along the up axis (m); None: estimated from the planted frames
+    floor: float | None = None  # floor height along the up axis (m); None: estimated from the planted frames
     smooth_frames: float = 2.0  # Gaussian sigma (frames) of the positions the detector reads
-    up_axis: Optional[str] = None  # "Y", "-Y", "Z", ...: the world's up in the motion's frame; None: meta["up_axis"]
+    up_axis: str | None = None  # "Y", "-Y", "Z", ...: the world's up in the motion's frame; None: meta["up_axis"]
 
 
-def feet_params(values: Optional[dict] = None) -> FeetParams:
-    """FeetParams from a dict of overrides; BadInputError names an unknown or bad key."""
-    names = {f.name for f in fields(FeetParams)}
-    values = dict(values or {})
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise BadInputError(f"--feet-param {unknown[0]}", f"unknown foot-lock parameter; choose from: {', '.join(sorted(names))}")
-    up = values.pop("up_axis", None)
+# What a user may set, checked as the methods' parameters are (refine_core.params).
+FEET_PARAMS = (
+    Param("speed", float, FeetParams.speed, 0.01, 10.0, "m/s: a joint slower than this may be planted"),
+    Param("height", float, FeetParams.height, 0.1, 10.0, "scale of the contact heights (ankle 10 cm, toe 5 cm)"),
+    Param("min_lock_time", float, FeetParams.min_lock_time, 0.0, 10.0, "s: shorter contacts are not locked"),
+    Param("lock_radius", float, FeetParams.lock_radius, 0.001, 10.0, "m: drifting further starts a new lock"),
+    Param("recovery_frames", int, FeetParams.recovery_frames, 0, 100, "frames the lock eases in and out"),
+    Param("floor", float, FeetParams.floor, -1e4, 1e4, "floor height along the up axis (m); default: estimated"),
+    Param("smooth_frames", float, FeetParams.smooth_frames, 0.0, 30.0, "Gaussian sigma (frames) the detector reads"),
+)
+
+
+def feet_params(values=None) -> FeetParams:
+    """FeetParams from overrides (a dict, ``k=v`` strings or a JSON object);
+    BadInputError names an unknown or bad key. ``up_axis`` is one of UP_AXES."""
+    given = parse_params(values)
+    up = given.pop("up_axis", None)
     if up is not None and str(up).strip().upper().lstrip("+") not in UP_AXES:
-        raise BadInputError(f"--feet-param up_axis={up}", f"choose one of: {', '.join(UP_AXES)}")
-    try:
-        out = {k: (None if v is None else float(v)) for k, v in values.items()}
-    except (TypeError, ValueError):
-        raise BadInputError("--feet-param", f"foot-lock parameters must be numbers, got {values}") from None
-    out["up_axis"] = up
-    if "recovery_frames" in out:
-        out["recovery_frames"] = int(round(out["recovery_frames"]))
-    params = FeetParams(**out)
-    for key in ("speed", "height", "lock_radius"):
-        if not getattr(params, key) > 0:
-            raise BadInputError(f"--feet-param {key}={getattr(params, key)}", "must be more than 0")
-    if params.min_lock_time < 0 or params.recovery_frames < 0 or params.smooth_frames < 0:
-        raise BadInputError("--feet-param", "min_lock_time, recovery_frames and smooth_frames must be 0 or more")
-    return params
+        raise BadInputError(f"--feet-param up_axis={up}", f"up_axis must be one of: {', '.join(UP_AXES)}")
+    return FeetParams(**check_params("feet lock", FEET_PARAMS, given), up_axis=up)
 
 
-def up_vector(motion: Motion, params: Optional[FeetParams] = None) -> np.ndarray:
+def up_vector(motion: Motion, params: FeetParams | None = None) -> np.ndarray:
     """(3,) unit up direction of the motion's world: ``params.up_axis``, else
     ``meta["up_axis"]``, else Y."""
     axis = (params.up_axis if params is not None and params.up_axis else None) or motion.meta.get("up_axis") or "Y"
@@ -125,7 +121,7 @@ def estimate_floor(heights: np.ndarray, speeds: np.ndarray, speed: float = LABEL
     return float(np.percentile(h[slow], FLOOR_PERCENTILE) if slow.sum() >= 3 else np.percentile(h, 5))
 
 
-def label_contacts(motion: Motion, floor: Optional[float] = None, joints: Optional[np.ndarray] = None):
+def label_contacts(motion: Motion, floor: float | None = None, joints: np.ndarray | None = None):
     """Planted joints of clean mocap: ((T, 4) bool, floor height); planted
     means speed < LABEL_SPEED and height above the floor < LABEL_HEIGHT
     (floor None: estimated). ``joints``: the motion's FK joints if at hand."""
@@ -148,7 +144,7 @@ def _clean_runs(mask: np.ndarray, gap: int, min_len: int) -> np.ndarray:
     return m[pad:-pad]
 
 
-def detect_contacts(motion: Motion, params: Optional[FeetParams] = None, joints: Optional[np.ndarray] = None):
+def detect_contacts(motion: Motion, params: FeetParams | None = None, joints: np.ndarray | None = None):
     """Planted foot joints of a (noisy) motion: ((T, 4) bool, floor height).
 
     ``joints``: the motion's (T, 24, 3) FK joints when already computed.
@@ -177,7 +173,7 @@ def contact_segments(contacts: np.ndarray) -> list:
     for c in range(contacts.shape[1]):
         edges = np.diff(np.concatenate([[0], contacts[:, c].astype(np.int8), [0]]))
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-        out.append(list(zip(starts.tolist(), ends.tolist())))
+        out.append(list(zip(starts.tolist(), ends.tolist(), strict=True)))
     return out
 
 
@@ -285,7 +281,7 @@ def _align_sign(q, ref):
     return np.where(np.sum(q * ref, axis=-1, keepdims=True) < 0, -q, q)
 
 
-def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
+def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
     """``motion`` with its planted feet held still on the floor.
 
     Returns a new Motion (rotations of hips, knees and ankles and the root
@@ -377,20 +373,38 @@ def lock_feet(motion: Motion, params: Optional[FeetParams] = None) -> Motion:
 FEET_MODES = ("off", "lock")
 
 
-def segments_by_joint(contacts: np.ndarray, offset: int = 0, start: int = 0, end: Optional[int] = None) -> dict:
+def segments_by_joint(contacts: np.ndarray, offset: int = 0, start: int = 0, end: int | None = None) -> dict:
     """{foot joint name: [[first, last], ...]} contact runs of (T, 4) ``contacts``
     shifted by ``offset`` rows and clipped to rows start..end (JSON-friendly)."""
     end = offset + len(contacts) - 1 if end is None else end
     out = {}
-    for name, runs in zip(FOOT_NAMES, contact_segments(contacts)):
+    for name, runs in zip(FOOT_NAMES, contact_segments(contacts), strict=True):
         clipped = [[max(s + offset, start), min(e + offset, end)] for s, e in runs]
         out[name] = [[int(s), int(e)] for s, e in clipped if s <= e]
     return out
 
 
-def check_feet(mode: str, values: Optional[dict] = None) -> Optional[FeetParams]:
+def check_feet(mode: str, values: dict | None = None) -> FeetParams | None:
     """Validate a ``--feet`` mode and its parameters: FeetParams for "lock",
     None for "off" (then the parameters are not used)."""
     if mode not in FEET_MODES:
         raise BadInputError(f"--feet {mode}", f"choose one of: {', '.join(FEET_MODES)}")
     return feet_params(values) if mode == "lock" else None
+
+
+def feet_metrics(pred, gt, contacts=None) -> dict:
+    """Foot metrics of Motion ``pred`` against clean Motion ``gt``: ``foot_sliding``
+    (mm/frame on gt's labelled contacts), ``penetration`` (share of frames) and
+    ``penetration_depth`` (mm) below gt's floor, and contact precision/recall/F1
+    of ``contacts`` ((T, 4), default: refine_core.feet.detect_contacts on pred)
+    against gt's labels."""
+    if pred.num_frames != gt.num_frames:
+        raise BadInputError("prediction vs ground truth", f"frame counts differ: {pred.num_frames} vs {gt.num_frames}")
+    up = up_vector(gt)
+    pj = pred.joints()
+    labels, floor = label_contacts(gt)
+    if contacts is None:
+        contacts = detect_contacts(pred, joints=pj)[0]
+    share, depth = ground_penetration(pj, floor, up)
+    return {"foot_sliding": foot_sliding(pj, labels, up), "penetration": share, "penetration_depth": depth,
+            **contact_scores(contacts, labels)}

@@ -10,6 +10,7 @@ counted), as VIBE's ``vis``.
 import numpy as np
 
 from .errors import BadInputError
+from .skeleton import FOOT_JOINTS
 
 M_TO_MM = 1000.0
 
@@ -195,15 +196,13 @@ def evaluate(pred, gt, mask=None) -> dict:
 
 
 # ----------------------------------------------------------------- feet
-# World-space metrics (no pelvis alignment): foot joints are refine_core.feet.FOOT_JOINTS.
+# World-space metrics (no pelvis alignment) of skeleton.FOOT_JOINTS; refine_core.feet.feet_metrics gathers them.
 
 
 def foot_sliding(joints, contacts, up=(0.0, 1.0, 0.0)) -> float:
     """Mean horizontal displacement (mm/frame) of each foot joint between
     frames t and t+1 where ``contacts`` (T, 4) (usually the clean motion's
     labels) has it planted on both. joints: (T, 24, 3) world, metres."""
-    from .feet import FOOT_JOINTS
-
     joints = _as_joints(joints)
     up = np.asarray(up, dtype=np.float64)
     pos = joints[:, FOOT_JOINTS]
@@ -217,8 +216,6 @@ def foot_sliding(joints, contacts, up=(0.0, 1.0, 0.0)) -> float:
 def ground_penetration(joints, floor: float = 0.0, up=(0.0, 1.0, 0.0), depth: float = 0.02):
     """(share of frames, mean depth mm) with a foot joint more than ``depth``
     metres below the floor; the depth is the lowest joint's, over those frames."""
-    from .feet import FOOT_JOINTS
-
     heights = _as_joints(joints)[:, FOOT_JOINTS] @ np.asarray(up, dtype=np.float64)
     below = floor - heights.min(axis=1)
     hit = below > depth
@@ -233,23 +230,3 @@ def contact_scores(pred, true) -> dict:
     recall = hits / true.sum() if true.sum() else float("nan")
     f1 = 2 * hits / (pred.sum() + true.sum()) if pred.sum() + true.sum() else float("nan")
     return {"contact_precision": precision, "contact_recall": recall, "contact_f1": f1}
-
-
-def feet_metrics(pred, gt, contacts=None) -> dict:
-    """Foot metrics of Motion ``pred`` against clean Motion ``gt``: ``foot_sliding``
-    (mm/frame on gt's labelled contacts), ``penetration`` (share of frames) and
-    ``penetration_depth`` (mm) below gt's floor, and contact precision/recall/F1
-    of ``contacts`` ((T, 4), default: refine_core.feet.detect_contacts on pred)
-    against gt's labels."""
-    from .feet import detect_contacts, label_contacts, up_vector
-
-    if pred.num_frames != gt.num_frames:
-        raise BadInputError("prediction vs ground truth", f"frame counts differ: {pred.num_frames} vs {gt.num_frames}")
-    up = up_vector(gt)
-    pj = pred.joints()
-    labels, floor = label_contacts(gt)
-    if contacts is None:
-        contacts = detect_contacts(pred, joints=pj)[0]
-    share, depth = ground_penetration(pj, floor, up)
-    return {"foot_sliding": foot_sliding(pj, labels, up), "penetration": share, "penetration_depth": depth,
-            **contact_scores(contacts, labels)}

@@ -11,6 +11,7 @@ from refine_core.feet import (
     check_feet,
     contact_segments,
     detect_contacts,
+    feet_metrics,
     feet_params,
     label_contacts,
     lock_feet,
@@ -19,7 +20,7 @@ from refine_core.feet import (
 )
 from refine_core.formats import read_motion, write_npz
 from refine_core.kinematics import fk_globals
-from refine_core.metrics import contact_scores, feet_metrics, foot_sliding, ground_penetration
+from refine_core.metrics import contact_scores, foot_sliding, ground_penetration
 from refine_core.refiners import refine
 from refine_core.skeleton import JOINT_NAMES
 from refine_core.synthetic import walking_motion
@@ -171,7 +172,7 @@ def test_validation_split_hpr_lock():
         after = feet_metrics(locked, clean)
         rows.append((clean.num_frames, after["foot_sliding"], after["penetration"],
                      mpjpe(lj, cj) - mpjpe(hj, cj), accel_error(lj, cj) - accel_error(hj, cj)))
-    n, slide, penetration, d_mpjpe, d_accel = (np.array(col) for col in zip(*rows))
+    n, slide, penetration, d_mpjpe, d_accel = (np.array(col) for col in zip(*rows, strict=True))
     assert contact_scores(np.concatenate(found), labels)["contact_f1"] > 0.85
     assert np.average(slide, weights=n) < 3.0 and np.average(penetration, weights=n) <= 0.01
     assert np.average(d_mpjpe, weights=n) < 0.5 and np.average(d_accel, weights=n) < 0.3

@@ -74,7 +74,7 @@ def test_lock_feet_metrics_contacts_graph_and_undo(blender, motion_file):
 
 def test_lock_feet_follows_a_rotated_armature(blender, tmp_path):
     """A Z-up file shows without object rotation; the lock still finds the floor."""
-    obj = import_file(write_interchange(tmp_path / "walk.npz", up_axis="Z"))
+    import_file(write_interchange(tmp_path / "walk.npz", up_axis="Z"))
     assert refine() == {"FINISHED"}
     assert bpy.data.objects["walk"]["motion_refine_metrics"]["feet_locked"]
 
