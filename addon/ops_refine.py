@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
-from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from mathutils import Vector
 
 from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS, Cancelled, check_request, refine
@@ -36,6 +37,8 @@ class RefineSettings:
     strength: float = 1.0
     device: str = "auto"
     params: dict = field(default_factory=dict)
+    feet: str = "off"  # "lock": hold planted feet (refine_core.feet)
+    feet_params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -89,8 +92,10 @@ def compute(job: RefineJob, progress: Callable[[float], None] | None = None) -> 
     s = job.settings
     run = refine if not job.python else lambda *a, **k: external.refine_external(job.python, *a, **k)
     refined = run(job.motion, s.method, frame_range=job.rows, blend=s.blend_frames, strength=s.strength,
-                     device=s.device, params=s.params or None, progress=progress)
-    metrics, curves = review.refine_metrics(job.motion, refined, *job.rows, job.frame_offset)
+                     device=s.device, params=s.params or None, progress=progress, feet=s.feet,
+                     feet_params=s.feet_params or None)
+    metrics, curves = review.refine_metrics(job.motion, refined, *job.rows, job.frame_offset,
+                                            up_axis=s.feet_params.get("up_axis"))
     try:
         path, err = review.plot_accel(job.graph_path, curves, metrics), None
     except Exception as exc:  # no matplotlib: the keys and numbers still land
@@ -105,6 +110,7 @@ def apply(obj, job: RefineJob, result: RefineResult) -> dict:
     start, end = job.rows
     animio.write_rows(obj, start, end, result.motion.rotations, result.motion.trans)
     obj[review.METRICS_KEY] = result.metrics
+    review.store_contacts(obj, result.motion, job.frame_offset)
     if result.graph_path:
         review.load_graph_image(result.graph_path)
     return result.metrics
@@ -120,8 +126,9 @@ def refine_object(obj, settings: RefineSettings, progress=None) -> dict:
 def restore_original(obj) -> bpy.types.Action:
     """Put back the keys the object's action had before it was refined."""
     action = backups.restore(obj)
-    if review.METRICS_KEY in obj:
-        del obj[review.METRICS_KEY]
+    for key in (review.METRICS_KEY, review.CONTACTS_KEY):
+        if key in obj:
+            del obj[key]
     return action
 
 
@@ -184,7 +191,12 @@ DEVICE_ITEMS = [
     ("cpu", "CPU", "Run on the CPU"),
     ("cuda", "CUDA", "Run on the GPU (error if none)"),
 ]
-SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device", "params")
+FEET_SETTINGS = {  # property -> refine_core.feet.FeetParams field
+    "feet_lock_radius": "lock_radius", "feet_min_lock_time": "min_lock_time",
+    "feet_recovery_frames": "recovery_frames", "feet_speed": "speed",
+}
+SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device", "params",
+                 "lock_feet", *FEET_SETTINGS, "feet_use_floor", "feet_floor")
 
 
 def _settings_props():
@@ -202,11 +214,44 @@ def _settings_props():
         "params": StringProperty(name="Parameters", default="",
                                  description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or '
                                              '{"cutoff_hz": 4.0}; empty: defaults'),
+        "lock_feet": BoolProperty(name="Lock Feet", default=False,
+                                  description="Hold planted feet still on the floor after refining (IK on the legs, "
+                                  "root moved where a leg cannot reach)"),
+        "feet_lock_radius": FloatProperty(name="Lock Radius", min=0.005, soft_max=0.5, default=0.1, unit="LENGTH",
+                                          description="A planted foot drifting further than this starts a new lock"),
+        "feet_min_lock_time": FloatProperty(name="Min Lock Time", min=0.0, soft_max=1.0, default=0.1,
+                                            unit="TIME_ABSOLUTE", description="Shorter contacts are not locked (seconds)"),
+        "feet_recovery_frames": IntProperty(name="Recovery Frames", min=0, soft_max=20, default=3,
+                                            description="Frames a lock eases in before and out after a contact"),
+        "feet_speed": FloatProperty(name="Contact Speed", min=0.01, soft_max=2.0, default=0.25, unit="VELOCITY",
+                                    description="A foot joint slower than this (m/s) may be planted"),
+        "feet_use_floor": BoolProperty(name="Set Floor", default=False,
+                                       description="Give the floor height instead of estimating it from the planted frames"),
+        "feet_floor": FloatProperty(name="Floor Height", default=0.0, unit="LENGTH",
+                                    description="Floor height along the armature's up axis, in its own space"),
     }
 
 
+def feet_settings(props, obj) -> tuple:
+    """("lock" or "off", FeetParams overrides) from the panel or operator
+    properties; the up axis is the one the armature object shows as world up."""
+    params = {field: getattr(props, name) for name, field in FEET_SETTINGS.items()}
+    if props.feet_use_floor:
+        params["floor"] = props.feet_floor
+    params["up_axis"] = world_up_axis(obj)
+    return ("lock" if props.lock_feet else "off"), params
+
+
+def world_up_axis(obj) -> str:
+    """The armature-space axis ("Y", "-Z", ...) nearest to Blender's world up."""
+    up = np.array(obj.matrix_world.to_3x3().inverted() @ Vector((0.0, 0.0, 1.0)))
+    i = int(np.argmax(np.abs(up)))
+    return ("-" if up[i] < 0 else "") + "XYZ"[i]
+
+
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
-    "__annotations__": _settings_props(), "__doc__": "Refine panel settings (per scene)"})
+    "__annotations__": dict(_settings_props(), show_feet_options=BoolProperty(name="Foot Lock Options", default=False)),
+    "__doc__": "Refine panel settings (per scene)"})
 
 
 # ---------------------------------------------------------------- operators
@@ -237,8 +282,10 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
                 setattr(self, name, value)
         obj = context.active_object
         start, end = resolve_range(context, obj, self.range_mode, self.frame_start, self.frame_end)
-        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params)
-        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params)
+        feet, feet_params = feet_settings(self, obj)
+        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params, feet, feet_params)
+        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params,
+                              feet, feet_params)
 
     def _prepare(self, context):
         obj = context.active_object

@@ -87,6 +87,19 @@ class MotionRefinePanelBase:
         layout.prop(s, "strength")
         layout.prop(s, "device")
         layout.prop(s, "params")
+        row = layout.row(align=True)
+        row.prop(s, "lock_feet")
+        row.prop(s, "show_feet_options", text="", icon="DOWNARROW_HLT" if s.show_feet_options else "RIGHTARROW",
+                 emboss=False)
+        if s.show_feet_options:
+            col = layout.column(align=True)
+            col.active = s.lock_feet
+            for name in ("feet_lock_radius", "feet_min_lock_time", "feet_recovery_frames", "feet_speed"):
+                col.prop(s, name)
+            col.prop(s, "feet_use_floor")
+            sub = col.column()
+            sub.active = s.feet_use_floor
+            sub.prop(s, "feet_floor")
 
     def draw_review(self, obj):
         metrics = obj.get(review.METRICS_KEY)
@@ -99,6 +112,10 @@ class MotionRefinePanelBase:
         col.label(text=f"Accel peak: {metrics['accel_peak_before']:.2f} -> {metrics['accel_peak_after']:.2f} mm/f²")
         col.label(text=f"Joints moved: {metrics['displacement_mean_mm']:.1f} mm mean, "
                        f"{metrics['displacement_max_mm']:.1f} max")
+        before, after = metrics.get("foot_sliding_before"), metrics.get("foot_sliding_after")
+        if before is not None and before == before:  # NaN: no planted foot in the range
+            locked = " (feet locked)" if metrics.get("feet_locked") else ""
+            col.label(text=f"Foot sliding: {before:.1f} -> {after:.1f} mm/frame{locked}")
         img = bpy.data.images.get(review.GRAPH_IMAGE)
         if img is not None:
             if img.preview is not None:

@@ -46,6 +46,7 @@ def cmd_refine(args):
     refined = refine(
         motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
         strength=args.strength, device=args.device, params=args.param,
+        feet=args.feet, feet_params=args.feet_params,
     )
     write_npz(refined, out)
     start, end = refined.meta["refined_range"]
@@ -102,7 +103,8 @@ def cmd_bench(args):
         presets = TEST_PRESETS + lofo_presets()
     elif presets == ["lofo"]:
         presets = lofo_presets()
-    rows = run_bench(methods=args.methods, presets=presets, quick=args.quick, seed=args.seed, log=log, split=args.split)
+    rows = run_bench(methods=args.methods, presets=presets, quick=args.quick, seed=args.seed, log=log, split=args.split,
+                     feet=args.feet)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
         from .atomic import atomic_write
@@ -162,6 +164,10 @@ def add_refine_options(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="method parameter, e.g. cutoff_hz=4 (repeatable; or one JSON object); see `methods`")
+    p.add_argument("--feet", default="off", choices=["off", "lock"],
+                   help="lock planted feet after refining (docs/methods/feet.md)")
+    p.add_argument("--feet-param", action="append", dest="feet_params", metavar="KEY=VALUE",
+                   help="foot-lock parameter, e.g. lock_radius=0.05")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0: the published table)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    p.add_argument("--feet", action="store_true",
+                   help="add foot metrics and a '+ feet lock' row per method, and the clean motion's own feet")
     p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
     p.set_defaults(func=cmd_bench)
 
