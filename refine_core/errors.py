@@ -11,3 +11,7 @@ class BadInputError(Exception):
         self.source = str(source) if source is not None else None
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
+
+
+class InputWarning(UserWarning):
+    """Something in an input was left out (e.g. an oversize extra); the rest was read."""
