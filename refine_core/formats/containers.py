@@ -212,7 +212,8 @@ class _TreeWalker:
     def convert(self, obj, key, depth):
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise BadInputError(self.src, f"holds more than {MAX_NODES} values (nested or repeated structures); not a motion file")
+            raise BadInputError(self.src, f"holds more than {MAX_NODES} values (nested or repeated structures); "
+                                          "not a motion file")
         if isinstance(obj, np.ndarray) and obj.dtype != object:
             return self._array(obj, obj.nbytes, key, lambda: obj)
         if _is_tensor(obj):
@@ -221,7 +222,8 @@ class _TreeWalker:
         if not container:
             return obj
         if depth >= MAX_DEPTH:
-            raise BadInputError(self.src, f"data nested more than {MAX_DEPTH} levels deep (at {key or 'the top'}); not a motion file")
+            raise BadInputError(self.src, f"data nested more than {MAX_DEPTH} levels deep (at {key or 'the top'}); "
+                                          "not a motion file")
         ident = id(obj)
         if ident in self.active:
             raise BadInputError(self.src, f"data contains itself (at {key or 'the top'}); not a motion file")

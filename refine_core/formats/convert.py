@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..rotations import IDENTITY_QUAT, axis_angle_to_quat, matrix_to_quat, rot6d_to_matrix
+from .containers import Oversize
 
 NUM_BETAS = 10
 DEFAULT_FPS = 30.0
@@ -27,6 +28,8 @@ def numeric(value, src, what):
     """``value`` as a float64 array; BadInputError if it is not numeric."""
     if value is None:
         raise BadInputError(src, f"{what} is missing (None)")
+    if isinstance(value, Oversize):
+        raise BadInputError(src, value.problem)
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         raise BadInputError(src, f"{what} is not a numeric array (dtype {arr.dtype})")
@@ -186,6 +189,10 @@ def collect_extras(mapping, consumed, prefix=""):
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if name in consumed:
+            continue
+        if isinstance(value, Oversize):
+            value.warn_dropped()
+            dropped.append(name)
             continue
         if isinstance(value, Mapping):
             sub, sub_dropped = collect_extras(value, consumed, prefix=f"{name}.")

@@ -30,9 +30,11 @@ from joblib.numpy_pickle_utils import _detect_compressor, _validate_fileobject_a
 from ..errors import BadInputError
 
 try:  # numpy >= 2 names; numpy 1.26 has only a partial numpy._core shim
-    from numpy._core import multiarray as _multiarray, numeric as _numeric
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
 except ImportError:
-    from numpy.core import multiarray as _multiarray, numeric as _numeric
+    from numpy.core import multiarray as _multiarray
+    from numpy.core import numeric as _numeric
 
 # What a file may declare, in bytes: an uncompressed file holds its arrays'
 # bytes, so its own size bounds them; compressed data may expand up to
@@ -220,7 +222,8 @@ class _SafeUnpickler(NumpyUnpickler):
         return resolve()
 
     def persistent_load(self, pid):
-        raise BadInputError(self.filename, "pickle refers to external objects (persistent ids); not a data file this reader knows")
+        raise BadInputError(self.filename, "pickle refers to external objects (persistent ids); "
+                                           "not a data file this reader knows")
 
 
 _ALLOWED = None
@@ -289,6 +292,7 @@ def _torch_rebuild_tensor():
 def _safe_load_from_bytes(data):
     """A pickled torch storage is a nested torch.save; load it weights-only."""
     import io
+
     import torch
 
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
