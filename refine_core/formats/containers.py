@@ -50,8 +50,9 @@ class Oversize:
                 f"({self.limit} bytes at most); truncated, corrupt or hostile")
 
     def warn_dropped(self):
-        warnings.warn(InputWarning(f"{self.src}: dropped extra '{self.key}': {self.problem}; not copied to outputs"),
-                      stacklevel=3)
+        # Reported against the input file (line 0: no source line is printed under it).
+        warnings.warn_explicit(f"dropped extra '{self.key}': {self.problem}; not copied to outputs", InputWarning,
+                               str(self.src), 0)
 
     def __repr__(self):
         return f"<Oversize {self.key}: {self.nbytes} bytes>"

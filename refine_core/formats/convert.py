@@ -114,6 +114,8 @@ def body_rotations(root, body, src, root_name, body_name):
     parts are axis-angle (for ``Motion.from_axis_angle``), else None.
     """
     root_q = joint_quats(root, 1, src, root_name)
+    if isinstance(body, Oversize):
+        raise BadInputError(src, body.problem)
     shape = np.shape(body)
     joints = {21: 21, 63: 21, 126: 21, 23: 23, 69: 23, 138: 23}.get(shape[1] if len(shape) >= 2 else None)
     if joints is None:

@@ -551,7 +551,8 @@ def _read_romp(obj, track, src):
     what = "smpl_thetas" + ("" if track is None else f" (track {track})")
     rotations, aa = _rotations24(stacked.get("smpl_thetas"), src, what)
     trans, trans_assumed = trans_or_zeros(stacked.get("cam_trans"), len(rotations), src, "cam_trans")
-    extras, dropped = collect_extras({k: v for k, v in stacked.items() if v is not None}, {"smpl_thetas", "cam_trans", "smpl_betas"})
+    kept = {k: v for k, v in stacked.items() if v is not None}
+    extras, dropped = collect_extras(kept, {"smpl_thetas", "cam_trans", "smpl_betas"})
     dropped += [k for k, v in stacked.items() if v is None] + ["results"]
     meta = _meta(extras, dropped, True, trans_assumed, None, "-Y")
     return _new_motion(rotations, aa, trans, DEFAULT_FPS, betas=betas10(stacked.get("smpl_betas"), src), meta=meta)

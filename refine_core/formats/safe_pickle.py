@@ -22,6 +22,7 @@ import os
 import pickle
 import re
 import types
+import warnings
 
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
@@ -108,7 +109,9 @@ def load_torch(path):
 
     path = os.fspath(path)
     try:
-        with torch.serialization.safe_globals(_torch_numpy_globals()):
+        # torch's own deprecation notices (TypedStorage, quantized tensors) are not about the user's file
+        with torch.serialization.safe_globals(_torch_numpy_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         text = str(exc)
