@@ -143,10 +143,8 @@ def _load_npz(path, size):
         kind = ".npz or PyTorch .pt zip" if isinstance(exc, zipfile.BadZipFile) else ".npz"
         raise BadInputError(path, f"truncated or corrupt {kind} ({_reason(exc)})") from None
     out = to_numpy_tree(out, path, limit)
-    only = next(iter(out.values())) if len(out) == 1 else None
-    if isinstance(only, np.ndarray) and only.dtype == object and only.shape == () and isinstance(only.item(), Mapping):
-        return only.item()
-    return out
+    only = dict_member(next(iter(out.values()))) if len(out) == 1 else None
+    return out if only is None else only
 
 
 def _load_npy(path, size):
@@ -160,9 +158,16 @@ def _load_npy(path, size):
     except Exception as exc:  # noqa: BLE001
         raise BadInputError(path, f"truncated or corrupt .npy ({_reason(exc)})") from None
     arr = to_numpy_tree(arr, path, byte_limit(size, False))
-    if isinstance(arr, np.ndarray) and arr.dtype == object and arr.shape == ():  # np.save of a dict
+    if isinstance(arr, np.ndarray) and arr.dtype == object and arr.shape == ():  # np.save of a dict (or any object)
         return arr.item()
     return arr
+
+
+def dict_member(value):
+    """A dict stored in an npz (a 0-d object array holding it), or the dict itself; else None."""
+    if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
+        value = value.item()
+    return value if isinstance(value, Mapping) else None
 
 
 def _read_npy(f, path, size):

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..motion import Motion
 from ..skeleton import NEUTRAL_REST_JOINTS
+from .containers import dict_member
 from .convert import (
     DEFAULT_FPS,
     axis_angle_layout,
@@ -425,13 +426,6 @@ def _read_glamr(obj, track, src):
 
 
 # ----------------------------------------------------- mmhuman3d HumanData
-def dict_member(value):
-    """A dict stored in an npz (a 0-d object array holding it), or the dict itself; else None."""
-    if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
-        value = value.item()
-    return value if isinstance(value, Mapping) else None
-
-
 def _human_params(obj):
     """('smpl' or 'smplx', the parameter dict) of a HumanData file, else (None, None)."""
     if not isinstance(obj, Mapping):
