@@ -148,7 +148,11 @@ def _check_wrapper(wrapper, unpickler):
         raise BadInputError(path, f"joblib array record with an invalid shape {shape!r}")
     if dtype.hasobject:
         return  # its elements are a nested pickle, read through the same allow-list
-    unpickler.spend(int(np.prod(shape, dtype=object)) * dtype.itemsize, "joblib array record")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if not unpickler.compressed and nbytes > unpickler.file_size:  # its bytes follow it in this very file
+        raise BadInputError(path, f"joblib array record of {nbytes} bytes is larger than the file can hold "
+                                  "(truncated or corrupt)")
+    unpickler.spend(nbytes, "joblib array record")
 
 
 class _SafeUnpickler(NumpyUnpickler):
@@ -160,7 +164,8 @@ class _SafeUnpickler(NumpyUnpickler):
     def __init__(self, path, fileobj, file_size, compressor, extra_classes=None):
         super().__init__(path, fileobj, ensure_native_byte_order=True)
         self.encoding = "latin1"  # Python 2 pickles: numpy's recommended setting
-        self.max_array_bytes = byte_limit(file_size, compressor != "not-compressed")
+        self.file_size, self.compressed = file_size, compressor != "not-compressed"
+        self.max_array_bytes = byte_limit(file_size, self.compressed)
         self.spent = 0
         self.extra_classes = extra_classes or {}
         # A fresh class per load: nothing a file does to it outlives the load.
