@@ -1,7 +1,8 @@
-"""Command line: ``python -m refine_core refine|info|eval|methods ...`` (DESIGN.md section 3).
+"""Command line: ``python -m refine_core refine|info|eval|bench|train|methods ...``.
 
-Exit codes: 0 done, 2 bad input or arguments (one line on stderr naming the
-file and the problem, no output file written), 1 internal error.
+Exit codes (refine_core.errors): 0 done, 2 bad input or arguments (one line
+on stderr naming the file and the problem, no output file written), 1
+internal error.
 """
 import argparse
 import json
@@ -10,23 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInputError
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _parse_params(pairs):
-    """``k=v`` strings -> dict with numbers parsed (method parameters)."""
-    params = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadInputError(f"--param {pair}", "expected key=value")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInputError
 
 
 def _methods_table() -> str:
@@ -36,6 +21,9 @@ def _methods_table() -> str:
     for m in METHODS.values():
         state = "ready" if m.available else "no weights yet"
         lines.append(f"  {m.name:<12} {m.kind:<9} {state:<15} {m.description}")
+        if m.available:
+            params = ", ".join(f"{p.name}={p.default} ({p.allowed()})" for p in m.params())
+            lines.append(f"  {'':<12} {'':<9} {'':<15} --param {params}")
     return "methods:\n" + "\n".join(lines)
 
 
@@ -46,17 +34,18 @@ def cmd_methods(args):
 
 def cmd_refine(args):
     from .formats import read_motion, write_npz
-    from .refiners import refine
+    from .refiners import check_request, refine
 
     if args.method in ("list", "help"):
         return cmd_methods(args)
+    check_request(args.method, args.blend, args.strength, args.device, args.param)  # before any file is read
     src, out = Path(args.input), Path(args.output)
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise BadInputError(out, "output would overwrite the input file; choose another -o path")
     motion = read_motion(src, track=args.track)
     refined = refine(
         motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
-        strength=args.strength, device=args.device, params=_parse_params(args.param),
+        strength=args.strength, device=args.device, params=args.param,
     )
     write_npz(refined, out)
     start, end = refined.meta["refined_range"]
@@ -116,10 +105,9 @@ def cmd_bench(args):
 
 
 def cmd_train(args):
-    from .train.loop import RECIPES, train_method
+    from .train.loop import declaration, train_method
 
-    if args.method not in RECIPES:
-        raise BadInputError(f"train {args.method}", f"no training recipe; trainable: {', '.join(RECIPES)}")
+    declaration(args.method)  # a clear error before any data is read
     clips = None
     if args.data:
         from .train.data import load_amass_folder, load_cmu
@@ -157,7 +145,8 @@ def add_refine_options(p: argparse.ArgumentParser):
     p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
     p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="method parameter, e.g. cutoff_hz=4 (repeatable; or one JSON object); see `methods`")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,3 +15,10 @@ class BadInputError(Exception):
 
 class InputWarning(UserWarning):
     """Something in an input was left out (e.g. an oversize extra); the rest was read."""
+
+
+# Exit codes of every command (CLI, batch, worker), in one place.
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: "internal error: ..."
+EXIT_BAD_INPUT = 2  # bad input or arguments: one line naming the file and the problem
+EXIT_SOME_FAILED = 3  # a batch in which some files failed (each reported with its reason)
