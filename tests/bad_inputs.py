@@ -34,9 +34,9 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -51,14 +51,14 @@ LONG_FRAMES = 100_000
 class Case:
     name: str
     build: Callable[[Path], Path]  # writes the input into a folder, returns its path
-    expect: Optional[str]  # substring of the one-line problem; None for "ok"
+    expect: str | None  # substring of the one-line problem; None for "ok"
     stage: str = "read"  # read | refine | output | ok
     method: str = "butterworth"
     marker: bool = False  # hostile payload: folder / MARKER must never appear
     note: str = ""  # what the project does with a borderline input
-    output: Optional[Callable[[Path], Path]] = None  # output path (default folder/refined.npz)
-    warns: Optional[str] = None  # stage "ok": substring of the warning printed on stderr
-    max_rss_mb: Optional[float] = None  # peak RSS of the CLI process must stay below this
+    output: Callable[[Path], Path] | None = None  # output path (default folder/refined.npz)
+    warns: str | None = None  # stage "ok": substring of the warning printed on stderr
+    max_rss_mb: float | None = None  # peak RSS of the CLI process must stay below this
     timeout_s: float = 600.0  # the CLI must return within this
 
 
@@ -287,8 +287,10 @@ CASES = [
          note="integer and half-precision arrays are numbers: read as float64"),
     Case("trans_two_columns", _poses_npz("trans2.npz", trans=lambda t: np.zeros((t, 2))), "expected (10, 3)"),
     # NaN and inf
-    Case("nan_in_poses", _poses_npz("nan_poses.npz", poses=_with_nan(lambda t: (t, 72), (4, 5))), "NaN or infinite values at frame(s) 4"),
-    Case("inf_in_trans", _poses_npz("inf_trans.npz", trans=_with_nan(lambda t: (t, 3), 2, np.inf)), "NaN or infinite values at frame(s) 2"),
+    Case("nan_in_poses", _poses_npz("nan_poses.npz", poses=_with_nan(lambda t: (t, 72), (4, 5))),
+         "NaN or infinite values at frame(s) 4"),
+    Case("inf_in_trans", _poses_npz("inf_trans.npz", trans=_with_nan(lambda t: (t, 3), 2, np.inf)),
+         "NaN or infinite values at frame(s) 2"),
     Case("nan_in_betas", _poses_npz("nan_betas.npz", betas=np.full(10, np.nan)), "betas contain NaN"),
     # quaternions and matrices
     Case("non_unit_quaternions", _scaled_quats, None, "ok",

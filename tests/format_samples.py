@@ -10,7 +10,7 @@ Blender tests: ``build_all(folder)`` makes one of each.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -36,14 +36,14 @@ class Sample:
     rotations: np.ndarray
     trans: np.ndarray
     fps: float
-    betas: Optional[np.ndarray] = None
-    gender: Optional[str] = None
+    betas: np.ndarray | None = None
+    gender: str | None = None
     extra_keys: set = field(default_factory=set)
     fps_assumed: bool = False
     track: Any = None
     tracks: dict = field(default_factory=dict)
-    keypoints_2d: Optional[np.ndarray] = None
-    up_axis: Optional[str] = None
+    keypoints_2d: np.ndarray | None = None
+    up_axis: str | None = None
     tol: float = 1e-6
 
 

@@ -14,7 +14,8 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import format_samples as fs
 from refine_core.errors import BadInputError

@@ -6,7 +6,8 @@ run; borderline cases do what docs/reliability.md says.
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import bad_inputs as bi

@@ -22,7 +22,6 @@ has no translation and zeros are used), and when known gender, up_axis
 ("Z", "Y" or "-Y") and dropped_keys (input keys with no array form).
 """
 import os
-from typing import Optional
 
 import numpy as np
 
@@ -41,7 +40,7 @@ FORMATS = tuple((f"{layout.name}_{container}", layout.description)
                 for container in layout.containers)
 
 
-def read_motion(path, track=None, fps: Optional[float] = None) -> Motion:
+def read_motion(path, track=None, fps: float | None = None) -> Motion:
     """The motion in ``path`` as a validated Motion (see the module doc for meta).
 
     track: the track/person to read from a multi-track file (its id, or the
@@ -72,7 +71,7 @@ def read_motion(path, track=None, fps: Optional[float] = None) -> Motion:
     return motion.validate(path)
 
 
-def describe(path, track=None, fps: Optional[float] = None) -> dict:
+def describe(path, track=None, fps: float | None = None) -> dict:
     """What the file holds, as the ``info`` command prints it.
 
     Returns {path, format, description, frames, fps, fps_assumed, tracks

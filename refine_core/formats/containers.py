@@ -224,7 +224,7 @@ class _TreeWalker:
             return self._array(obj, obj.nbytes, key, lambda: obj)
         if _is_tensor(obj):
             return self._tensor(obj, key)
-        container = isinstance(obj, (Mapping, list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object)
+        container = isinstance(obj, Mapping | list | tuple) or (isinstance(obj, np.ndarray) and obj.dtype == object)
         if not container:
             return obj
         if depth >= MAX_DEPTH:

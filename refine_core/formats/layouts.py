@@ -11,9 +11,9 @@ Up axes (meta["up_axis"]): "Z" for AMASS, "Y" for gravity-aligned world
 frames (WHAM world, GVHMR global), "-Y" for camera frames (OpenCV camera:
 x right, y down, z forward; VIBE, PHALP, WHAM/GVHMR in-camera results).
 """
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +224,7 @@ def _phalp_frames(obj):
     """[(frame name, frame dict)] in time order ('time' key, else file order)."""
     items = list(obj.items())
     times = [f.get("time") for _, f in items]
-    if all(isinstance(t, (int, np.integer)) for t in times):
+    if all(isinstance(t, int | np.integer) for t in times):
         items = [items[i] for i in np.argsort(np.asarray(times), kind="stable")]
     return items
 
@@ -277,7 +277,7 @@ def _read_phalp(obj, track, src):
 
 
 def _per_person(key, value, ids):
-    return key not in ("tid", "tracked_ids", "tracked_bbox") and isinstance(value, (list, tuple)) and len(value) == len(ids)
+    return key not in ("tid", "tracked_ids", "tracked_bbox") and isinstance(value, list | tuple) and len(value) == len(ids)
 
 
 def _phalp_motion(rows, observed, names, times, track, src):
@@ -448,7 +448,7 @@ def _human_tracks(obj):
     if ids is None or len(_shape(ids)) != 1 or _shape(ids)[0] != _human_rows(obj):
         return []
     found, counts = np.unique(np.asarray(ids), return_counts=True)
-    return [(tid, int(n)) for tid, n in zip(found.tolist(), counts)]
+    return [(tid, int(n)) for tid, n in zip(found.tolist(), counts, strict=True)]
 
 
 def _read_humandata(obj, track, src):
@@ -541,7 +541,7 @@ def _read_romp(obj, track, src):
         per_frame = [dict_member(f) for f in frames.values()]
         rows = {k: [f[k][0] for f in per_frame] for k in per_frame[0] if all(k in f for f in per_frame)}
         rows["frame_names"] = list(frames)
-    stacked = {k: _stack_rows([{k: x} for x in v], k) if isinstance(v, (list, tuple)) else v for k, v in rows.items()}
+    stacked = {k: _stack_rows([{k: x} for x in v], k) if isinstance(v, list | tuple) else v for k, v in rows.items()}
     what = "smpl_thetas" + ("" if track is None else f" (track {track})")
     rotations, aa = _rotations24(stacked.get("smpl_thetas"), src, what)
     trans, trans_assumed = trans_or_zeros(stacked.get("cam_trans"), len(rotations), src, "cam_trans")

@@ -144,7 +144,7 @@ def _check_wrapper(wrapper, unpickler):
         raise BadInputError(path, "joblib array record of a type other than numpy.ndarray")
     if not isinstance(dtype, np.dtype) or getattr(wrapper, "order", None) not in ("C", "F"):
         raise BadInputError(path, "joblib array record with an invalid dtype or order")
-    if not isinstance(shape, tuple) or not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
+    if not isinstance(shape, tuple) or not all(isinstance(n, int | np.integer) and n >= 0 for n in shape):
         raise BadInputError(path, f"joblib array record with an invalid shape {shape!r}")
     if dtype.hasobject:
         return  # its elements are a nested pickle, read through the same allow-list
@@ -202,7 +202,7 @@ class _SafeUnpickler(NumpyUnpickler):
 
     def load_build(self):
         state, inst = self.stack[-1], self.stack[-2]
-        if isinstance(inst, (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)):
+        if isinstance(inst, type | types.FunctionType | types.BuiltinFunctionType | types.ModuleType):
             raise BadInputError(self.filename, f"pickle sets attributes of {getattr(inst, '__name__', inst)!r} "
                                                "(BUILD on a class or function); not a data file")
         if isinstance(inst, NumpyArrayWrapper) and not (isinstance(state, dict) and set(state) <= _WRAPPER_STATE):
@@ -256,7 +256,7 @@ def _declared_bytes(func, args):
 
 
 def _array_bytes(shape, dtype):
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    dims = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
     return max(0, math.prod(int(n) for n in dims)) * dtype.itemsize
 
 
