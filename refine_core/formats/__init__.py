@@ -1,7 +1,7 @@
 """Read every SMPL motion file people have; write the interchange file.
 
     read_motion(path, track=None, fps=None) -> Motion     validated, meta filled
-    describe(path, track=None, fps=None) -> dict          what ``info`` prints
+    describe(path, fps=None, track=None) -> dict          what ``info`` prints
     write_npz(motion, path)                     the interchange .npz, atomically
     FORMATS                                     ((id, one-line description), ...)
 
@@ -71,13 +71,13 @@ def read_motion(path, track=None, fps: float | None = None) -> Motion:
     return motion.validate(path)
 
 
-def describe(path, track=None, fps: float | None = None) -> dict:
+def describe(path, fps: float | None = None, track=None) -> dict:
     """What the file holds, as the ``info`` command prints it.
 
     Returns {path, format, description, frames, fps, fps_assumed, tracks
     ([{"id", "frames"}]), track, has_betas, gender, has_keypoints,
     keypoints_shape, extra_keys, up_axis}. Only the selected track is built;
-    ``fps`` as for read_motion.
+    ``fps`` and ``track`` as for read_motion.
     """
     motion = read_motion(path, track, fps=fps)
     meta = motion.meta
