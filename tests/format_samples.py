@@ -448,7 +448,7 @@ def make_romp_npz(folder, frames=40, seed=18):
         frame["track_ids"] = np.array(tids, dtype=np.int32)
         results[f"{t:08d}.jpg"] = frame
         for i, tid in enumerate(tids):  # save_video_results
-            seq = sequences.setdefault(tid, {"frame_id": []})
+            seq = sequences.setdefault(frame["track_ids"][i], {"frame_id": []})  # np.int32 keys, as ROMP
             seq["frame_id"].append(t)
             for key in frame:
                 seq.setdefault(key, []).append(frame[key][i])
