@@ -228,11 +228,11 @@ class _TreeWalker:
         if not container:
             return obj
         if depth >= MAX_DEPTH:
-            raise BadInputError(self.src, f"data nested more than {MAX_DEPTH} levels deep (at {key or 'the top'}); "
+            raise BadInputError(self.src, f"data nested more than {MAX_DEPTH} levels deep (at {_short(key)}); "
                                           "not a motion file")
         ident = id(obj)
         if ident in self.active:
-            raise BadInputError(self.src, f"data contains itself (at {key or 'the top'}); not a motion file")
+            raise BadInputError(self.src, f"data contains itself (at {_short(key)}); not a motion file")
         if ident in self.done:  # shared, not cyclic: convert once, count every place it appears
             self.nodes += self.done[ident][1]
             return self.done[ident][0]
@@ -275,6 +275,13 @@ class _TreeWalker:
                 return t.float().numpy()
 
         return self._array(tensor, nbytes, key, make)
+
+
+def _short(key, limit=40):
+    """A key path for a message: 'a.b[0]...[0]' cut in the middle when long."""
+    if not key:
+        return "the top"
+    return key if len(key) <= limit else f"{key[:limit - 12]}...{key[-9:]}"
 
 
 def _is_tensor(obj):
