@@ -74,6 +74,8 @@ def row(case, r, folder):
         what = f"refused; payload did not run ({bi.MARKER} absent)"
     if case.max_rss_mb is not None:  # memory bombs: the measured peak (GNU time %M of the CLI process)
         what += f"; peak RSS {r.peak_rss_mb:.0f} MB (bound {case.max_rss_mb:.0f} MB)"
+    if case.timeout_s < bi.Case.timeout_s:  # inputs that could hang (FIFOs, devices): how long the CLI took
+        what += f"; returned in {r.seconds:.1f} s (killed after {case.timeout_s:.0f} s)"
     message = _short(r.message, folder)
     return (f"| {case.name} | {case.stage} | `{case.method}` | {r.code} | `{message}` | "
             f"{'yes' if r.output_written else 'no'} | {what} | {outcome} |")
