@@ -447,8 +447,8 @@ def make_romp_npz(folder, frames=40, seed=18):
         frame = _romp_frame(np.stack([q[tid][t - (30 if tid == 9 else 0)] for tid in tids]), rng, len(tids))
         frame["track_ids"] = np.array(tids, dtype=np.int32)
         results[f"{t:08d}.jpg"] = frame
-        for i, tid in enumerate(tids):  # save_video_results
-            seq = sequences.setdefault(frame["track_ids"][i], {"frame_id": []})  # np.int32 keys, as ROMP
+        for i, tid in enumerate(frame["track_ids"]):  # save_video_results: np.int32 track ids as keys
+            seq = sequences.setdefault(tid, {"frame_id": []})
             seq["frame_id"].append(t)
             for key in frame:
                 seq.setdefault(key, []).append(frame[key][i])
