@@ -5,22 +5,22 @@ and the batch script share one implementation:
 
 - ``prepare(obj, settings)``  main thread: read the keys into a ``RefineJob``;
 - ``compute(job, progress)``  any thread, no bpy: refine, metrics, graph PNG;
-- ``apply(obj, job, result)`` main thread: keep the original, write the
-  range back, store metrics, load the graph image.
+- ``apply(obj, job, result)`` main thread: back up the action (backups.py),
+  write the range back, store metrics, load the graph image.
 
 ``refine_object`` runs the three in a row.
 """
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS, Cancelled, check_request, refine
-from . import animio, armature, compat, external, prefs, review
+from . import animio, armature, backups, external, prefs, review
 
 ALREADY_REFINED = "refining the already-refined keys (original kept)"
 
@@ -55,8 +55,8 @@ class RefineJob:
 class RefineResult:
     motion: object
     metrics: dict
-    graph_path: Optional[str]
-    graph_error: Optional[str] = None
+    graph_path: str | None
+    graph_error: str | None = None
 
 
 # ---------------------------------------------------------------- the three steps
@@ -70,6 +70,7 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
         table = animio.curve_table(obj)
     except ValueError as err:
         raise BadInputError(None, str(err)) from None
+    backups.check_writable(obj)
     motion = animio.read_motion_from_object(obj)
     first = table.frame_start
     start = max(settings.frame_start, first) - first
@@ -78,11 +79,11 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
         raise BadInputError(
             obj.name, f"frames {settings.frame_start}..{settings.frame_end} lie outside the motion's "
             f"frames {first}..{first + motion.num_frames - 1}")
-    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name), bool(obj.motion_refine.refined),
-                     prefs.external_python(bpy.context))
+    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name),
+                     backups.backup_of(obj) is not None, prefs.external_python(bpy.context))
 
 
-def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) -> RefineResult:
+def compute(job: RefineJob, progress: Callable[[float], None] | None = None) -> RefineResult:
     """Refine and measure (no bpy: safe in a worker thread). ``progress`` may
     raise ``Cancelled``; errors propagate and nothing has been changed."""
     s = job.settings
@@ -98,12 +99,11 @@ def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) 
 
 
 def apply(obj, job: RefineJob, result: RefineResult) -> dict:
-    """Write the refined rows back (keeping a copy of the original action
-    before the first refinement), store the metrics, load the graph."""
-    keep_original(obj)
+    """Write the refined rows back (into the object's own action, backed up
+    before its first refinement), store the metrics, load the graph."""
+    backups.prepare_write(obj)
     start, end = job.rows
     animio.write_rows(obj, start, end, result.motion.rotations, result.motion.trans)
-    obj.motion_refine.refined = True
     obj[review.METRICS_KEY] = result.metrics
     if result.graph_path:
         review.load_graph_image(result.graph_path)
@@ -117,30 +117,12 @@ def refine_object(obj, settings: RefineSettings, progress=None) -> dict:
     return apply(obj, job, compute(job, progress))
 
 
-def keep_original(obj):
-    """Before the first refinement: a fake-user copy of the current action,
-    referenced from ``obj.motion_refine.original``."""
-    props = obj.motion_refine
-    if props.original is None:
-        backup = obj.animation_data.action.copy()
-        backup.name = obj.animation_data.action.name + " (original)"
-        backup.use_fake_user = True
-        props.original = backup
-
-
-def restore_original(obj):
-    """Assign a copy of the kept original (the backup itself stays pristine)."""
-    props = obj.motion_refine
-    current = obj.animation_data.action if obj.animation_data else None
-    restored = props.original.copy()
-    restored.use_fake_user = False
-    restored.name = props.original.name.replace(" (original)", "")
-    compat.assign_action(obj, restored)
-    if current is not None and current.users == 0:
-        bpy.data.actions.remove(current)
-    props.refined = False
+def restore_original(obj) -> bpy.types.Action:
+    """Put back the keys the object's action had before it was refined."""
+    action = backups.restore(obj)
     if review.METRICS_KEY in obj:
         del obj[review.METRICS_KEY]
+    return action
 
 
 # ---------------------------------------------------------------- frame ranges
@@ -218,19 +200,13 @@ def _settings_props():
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
         "params": StringProperty(name="Parameters", default="",
-                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or {"cutoff_hz": 4.0}; empty: defaults'),
+                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or '
+                                             '{"cutoff_hz": 4.0}; empty: defaults'),
     }
 
 
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
     "__annotations__": _settings_props(), "__doc__": "Refine panel settings (per scene)"})
-
-
-class MotionRefineObject(bpy.types.PropertyGroup):
-    """Per-armature state: the kept original action."""
-
-    original: PointerProperty(type=bpy.types.Action, name="Original Action")
-    refined: BoolProperty(name="Refined", default=False)
 
 
 # ---------------------------------------------------------------- operators
@@ -270,7 +246,10 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
         return obj, job
 
     def _finish(self, obj, job, result):
-        metrics = apply(obj, job, result)
+        try:
+            metrics = apply(obj, job, result)
+        except BadInputError as err:  # e.g. a backup assigned while the modal run worked
+            return self._error(err)
         note = f" ({ALREADY_REFINED})" if job.already_refined else ""
         self.report({"INFO"}, f"Refined frames {metrics['frame_start']}..{metrics['frame_end']} with "
                     f"{metrics['method']}: accel {metrics['accel_mean_before']:.2f} -> "
@@ -350,7 +329,7 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
 
 
 class MOTION_REFINE_OT_restore_original(bpy.types.Operator):
-    """Put back the motion as it was before the first refinement"""
+    """Put back the keys the armature's action had before it was refined"""
 
     bl_idname = "motion_refine.restore_original"
     bl_label = "Restore Original"
@@ -359,22 +338,26 @@ class MOTION_REFINE_OT_restore_original(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         obj = context.active_object
-        return armature.is_smpl_armature(obj) and obj.motion_refine.original is not None
+        return armature.is_smpl_armature(obj) and backups.backup_of(obj) is not None
 
     def execute(self, context):
-        restore_original(context.active_object)
-        self.report({"INFO"}, "Original motion restored")
+        try:
+            action = restore_original(context.active_object)
+        except BadInputError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Restored the keys '{action.name}' had before refinement")
         return {"FINISHED"}
 
 
-CLASSES = (MotionRefineSettings, MotionRefineObject, MOTION_REFINE_OT_refine, MOTION_REFINE_OT_restore_original)
+CLASSES = backups.CLASSES + (MotionRefineSettings, MOTION_REFINE_OT_refine, MOTION_REFINE_OT_restore_original)
 
 
 def register_properties():
     bpy.types.Scene.motion_refine = PointerProperty(type=MotionRefineSettings)
-    bpy.types.Object.motion_refine = PointerProperty(type=MotionRefineObject)
+    backups.register_properties()
 
 
 def unregister_properties():
-    del bpy.types.Object.motion_refine
+    backups.unregister_properties()
     del bpy.types.Scene.motion_refine

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from ..refine_core.errors import BadInputError
 from ..refine_core.metrics import per_frame_accel
 
 GRAPH_IMAGE = "Refine accel graph"
@@ -83,6 +84,26 @@ def plot_accel(path: str, curves: dict, metrics: dict, title: str = "") -> str:
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def save_graph(img, path: str) -> None:
+    """Write the graph image ``img`` as a PNG at ``path`` through atomic_write
+    (all or nothing; BadInputError naming ``path`` when it cannot be written)."""
+    import bpy
+
+    from ..refine_core.atomic import atomic_write
+
+    if img.packed_file is not None:  # the packed PNG bytes, unchanged
+        data = img.packed_file.data
+    else:  # unpacked by the user: the file it was unpacked to
+        source = bpy.path.abspath(img.filepath)
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise BadInputError(source, f"cannot read the graph image ({exc.strerror or exc})") from None
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def load_graph_image(path: str):

@@ -5,8 +5,9 @@ import os
 import bpy
 from bpy.props import StringProperty
 
+from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS
-from . import armature, review
+from . import armature, backups, review
 
 
 class MOTION_REFINE_OT_save_graph(bpy.types.Operator):
@@ -26,12 +27,11 @@ class MOTION_REFINE_OT_save_graph(bpy.types.Operator):
         if not path:
             self.report({"ERROR"}, "save the .blend first, or give a file path")
             return {"CANCELLED"}
-        img = bpy.data.images[review.GRAPH_IMAGE]
-        if img.packed_file is not None:  # the packed PNG bytes, unchanged
-            with open(path, "wb") as f:
-                f.write(img.packed_file.data)
-        else:
-            img.save(filepath=path)
+        try:
+            review.save_graph(bpy.data.images[review.GRAPH_IMAGE], path)
+        except BadInputError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
         self.report({"INFO"}, f"Graph saved to {path}")
         return {"FINISHED"}
 
@@ -63,6 +63,9 @@ class MotionRefinePanelBase:
         row.scale_y = 1.4
         row.operator("motion_refine.refine", icon="MOD_SMOOTH")
         self.layout.operator("motion_refine.restore_original", icon="LOOP_BACK")
+        action = backups.current_action(obj)
+        if backups.is_backup(action):
+            self.layout.label(text=f"Backup of '{action.motion_refine.backup_of}': never refined", icon="LOCKED")
         self.draw_review(obj)
         self.layout.operator("motion_refine.export_smpl", icon="EXPORT")
 

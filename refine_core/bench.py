@@ -1,10 +1,17 @@
-"""``python -m refine_core bench``: every available method on the validation split.
+"""``python -m refine_core bench``: every available method on the validation or test split.
 
-For each noise preset, validation clips are corrupted with a fixed seed and
+For each noise preset, the split's clips are corrupted with a fixed seed and
 every method refines them; the table reports MPJPE, PA-MPJPE, accel error,
-accel, MPJPE on corrupted frames and frames per second (refinement only,
-this machine), with the noisy input as a row. Metrics are frame-weighted
-means over clips.
+velocity error, accel, MPJPE on corrupted frames and frames per second
+(refinement only, this machine), with the noisy input as a row. Metrics are
+frame-weighted means over clips.
+
+Splits: "val" (default: the CMU validation subjects 001 and 007, the
+published table) and "test" (the held-out performers of every rig,
+train/dataset.py; for the final results only, never for choosing a recipe).
+Presets: the noise model's (clean, modern, mild, vibe_like, heavy) and
+``lofo:<family>``, one noise family at vibe_like level over the modern
+preset, the test of a model trained without that family.
 """
 import time
 
@@ -12,9 +19,28 @@ import numpy as np
 
 from .metrics import evaluate
 
-PRESETS = ("mild", "vibe_like", "heavy")
-COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "accel", "mpjpe_corrupted", "fps")
+PRESETS = ("mild", "vibe_like", "heavy")  # the validation table's
+TEST_PRESETS = ("clean", "modern", "vibe_like", "heavy")
+LOFO = "lofo:"
+COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "accel", "mpjpe_corrupted", "fps")
 QUICK_FRAMES = 600  # per clip with --quick
+SPLITS = ("val", "test")
+
+
+def lofo_presets() -> tuple:
+    """``lofo:<family>`` for every noise family."""
+    from .train.noise import FAMILIES
+
+    return tuple(LOFO + f for f in FAMILIES)
+
+
+def preset_config(preset: str):
+    """A noise preset name or ``lofo:<family>`` as what noise.corrupt takes."""
+    if isinstance(preset, str) and preset.startswith(LOFO):
+        from .train.noise import family_config
+
+        return family_config(preset[len(LOFO):])
+    return preset
 
 
 def corrupted_clips(clips, preset: str, seed: int = 0):
@@ -22,7 +48,8 @@ def corrupted_clips(clips, preset: str, seed: int = 0):
     from .train.noise import corrupt
 
     rng = np.random.default_rng(seed)
-    return [(clean, *corrupt(clean, preset, rng)) for clean in clips]
+    config = preset_config(preset)
+    return [(clean, *corrupt(clean, config, rng)) for clean in clips]
 
 
 def score(triples, run=None) -> dict:
@@ -36,24 +63,34 @@ def score(triples, run=None) -> dict:
             pred = run(noisy)
             seconds += time.perf_counter() - t0
         metrics = evaluate(pred, clean, mask=mask)
-        counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": clean.num_frames - 2, "accel": clean.num_frames - 2}
+        n = clean.num_frames
+        counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": n - 2, "accel": n - 2, "velocity_error": n - 1}
         for key, value in metrics.items():
-            n = counts.get(key, clean.num_frames)
-            if n and np.isfinite(value):
-                totals[key] = totals.get(key, 0.0) + value * n
-                weights[key] = weights.get(key, 0) + n
-        frames += clean.num_frames
+            weight = counts.get(key, n)
+            if weight and np.isfinite(value):
+                totals[key] = totals.get(key, 0.0) + value * weight
+                weights[key] = weights.get(key, 0) + weight
+        frames += n
     row = {k: totals[k] / weights[k] for k in totals}
     row["fps"] = frames / seconds if seconds else float("nan")
     return row
 
 
-def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> list:
+def bench_clips(split: str = "val") -> list:
+    """The clean clips of a split at 30 fps: "val" the CMU validation subjects
+    (as the published table), "test" every source's test performers."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    from .train.dataset import load_clips, load_cmu
+
+    return load_cmu(split="val") if split == "val" else load_clips("test")
+
+
+def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, split="val") -> list:
     """Rows of {preset, method, params, metrics...} for each preset and method."""
     from .refiners import METHODS, available_methods, refine
-    from .train.data import load_cmu
 
-    clips = load_cmu(split="val")
+    clips = bench_clips(split)
     if quick:
         clips = [c.slice(0, min(c.num_frames, QUICK_FRAMES)) for c in clips]
     methods = methods or available_methods()
@@ -63,7 +100,7 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> l
         rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples)})
         for name in methods:
             spec = METHODS[name]
-            row = score(triples, lambda m: refine(m, name, device="cpu"))
+            row = score(triples, lambda m, name=name: refine(m, name, device="cpu"))
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
             rows.append({"preset": preset, "method": name, "params": params, **row})
             if log:
@@ -72,19 +109,19 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None) -> l
 
 
 def markdown(rows) -> str:
-    head = "| preset | method | MPJPE | PA-MPJPE | accel err | accel | MPJPE corrupted | frames/s | params |"
-    lines = [head, "|" + "---|" * 9]
+    head = "| preset | method | MPJPE | PA-MPJPE | accel err | vel err | accel | MPJPE corrupted | frames/s | params |"
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         fps = "" if np.isnan(r["fps"]) else f"{r['fps']:,.0f}"
         lines.append(
             f"| {r['preset']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.2f} | "
-            f"{r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
+            f"{r.get('velocity_error', float('nan')):.2f} | {r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
             f"{fps} | {r['params']} |"
         )
     return "\n".join(lines)
 
 
-def results_page(rows, command: str, seed: int = 0) -> str:
+def results_page(rows, command: str, seed: int = 0, split: str = "val") -> str:
     """docs/results.md: the table with the command, the machine and the date."""
     import datetime
     import os
@@ -92,14 +129,18 @@ def results_page(rows, command: str, seed: int = 0) -> str:
 
     import torch
 
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({'CUDA' if torch.cuda.is_available() else 'CPU'})"
+    device = "CUDA" if torch.cuda.is_available() else "CPU"
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({device})"
+    what = ("Validation split (CMU subjects 001 and 007, 30 fps)" if split == "val"
+            else "Test split (the held-out performers of every rig, docs/data.md, 30 fps)")
     return (
         "# Measured results\n\n"
         f"Command: `{command}`  \nMachine: {machine}  \nDate: {datetime.date.today().isoformat()}\n\n"
-        f"Validation split (CMU subjects 001 and 007, 30 fps) corrupted by each noise preset with seed {seed}\n"
-        "(refine_core.train.noise); MPJPE and PA-MPJPE in mm, accel error and accel in mm/frame^2\n"
-        "(pelvis-aligned FK joints, DESIGN.md section 6); MPJPE corrupted: frames hit by a spike or an\n"
-        "occlusion burst only; frames/s: refinement alone on this machine, clip by clip. Classical\n"
-        "filters use the parameters tuned on the training split (refine_core/weights/classical.json).\n\n"
+        f"{what} corrupted by each noise preset with seed {seed}\n"
+        "(refine_core.train.noise); MPJPE and PA-MPJPE in mm, accel error and accel in mm/frame^2,\n"
+        "velocity error in mm/frame (pelvis-aligned FK joints); MPJPE corrupted: frames hit by a\n"
+        "spike, an occlusion burst or another burst family only; frames/s: refinement alone on this\n"
+        "machine, clip by clip. Classical filters use the parameters tuned on the training split\n"
+        "(refine_core/weights/classical.json).\n\n"
         + markdown(rows) + "\n"
     )

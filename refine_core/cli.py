@@ -90,17 +90,26 @@ def cmd_eval(args):
 
 
 def cmd_bench(args):
-    from .bench import PRESETS, markdown, run_bench
+    from .bench import PRESETS, TEST_PRESETS, lofo_presets, markdown, run_bench
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.verbose else None
-    rows = run_bench(methods=args.methods, presets=args.presets or PRESETS, quick=args.quick, seed=args.seed, log=log)
+    presets = args.presets or (PRESETS if args.split == "val" else TEST_PRESETS + lofo_presets())
+    if presets == ["all"]:
+        presets = TEST_PRESETS + lofo_presets()
+    elif presets == ["lofo"]:
+        presets = lofo_presets()
+    rows = run_bench(methods=args.methods, presets=presets, quick=args.quick, seed=args.seed, log=log, split=args.split)
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
         from .atomic import atomic_write
         from .bench import results_page
 
         with atomic_write(args.write, text=True) as f:
-            f.write(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]]), args.seed))
+            f.write(results_page(rows, " ".join(["python -m refine_core", *sys.argv[1:]]), args.seed, args.split))
     return EXIT_OK
 
 
@@ -120,6 +129,12 @@ def cmd_train(args):
             raise BadInputError(data, "no training motions found in this folder")
     train_method(args.method, out=args.out, clips=clips, steps=args.steps, seed=args.seed)
     return EXIT_OK
+
+
+def cmd_batch(args):
+    from .batch import cmd_batch
+
+    return cmd_batch(args)
 
 
 def cmd_worker(args):
@@ -172,11 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="SMPL model file (.pkl/.npz): FK on its rest joints, adds MPVE")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", help="every available method on the validation split")
+    p = sub.add_parser("bench", help="every available method on the validation or test split")
+    p.add_argument("--split", choices=("val", "test"), default="val",
+                   help="val: CMU 001 + 007, the published table (default); test: the held-out performers of every rig")
     p.add_argument("--quick", action="store_true", help="first frames of each clip only")
     p.add_argument("--json", action="store_true")
     p.add_argument("--methods", nargs="+", help="methods to run (default: every available one)")
-    p.add_argument("--presets", nargs="+", help="noise presets (default: mild vibe_like heavy)")
+    p.add_argument("--presets", nargs="+",
+                   help="noise presets or lofo:<family>; 'all': clean modern vibe_like heavy and every lofo:<family>; "
+                        "'lofo': the lofo ones (default: mild vibe_like heavy with --split val, all with test)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0: the published table)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
@@ -189,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="weights file (default: refine_core/weights/<method>.pt)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("batch", help="refine many files (local worker processes or a Ray cluster; docs/batch.md)",
+                       epilog="Exit codes: 0 all ok, 3 any file failed, 2 bad arguments, 1 interrupted.")
+    add_refine_options(p)
+    from .batch import add_batch_arguments
+
+    add_batch_arguments(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("methods", help="list refinement methods and whether they can run")
     p.set_defaults(func=cmd_methods)

@@ -118,6 +118,22 @@ def accel_error(pred, gt, mask=None):
     return _mean(normed[valid]) * M_TO_MM
 
 
+def velocity_error(pred, gt, mask=None):
+    """Velocity error (mm/frame): first difference of pred minus that of gt
+    (pelvis-aligned), L2 per joint, mean over joints and the T-1 velocity
+    frames. Beside accel error it shows over-smoothing (a lagging or flattened
+    motion) that acceleration alone rewards. With ``mask``, a velocity frame
+    counts when both its frames do. pred, gt: (T, J, 3) metres, T >= 2.
+    """
+    pred, gt = _pair(pred, gt)
+    keep = _mask(mask, len(pred))
+    if len(pred) < 2:
+        return float("nan")
+    diff = np.diff(pelvis_aligned(pred), axis=0) - np.diff(pelvis_aligned(gt), axis=0)
+    valid = keep[:-1] & keep[1:]
+    return _mean(np.linalg.norm(diff, axis=-1)[valid]) * M_TO_MM
+
+
 def per_frame_accel(joints):
     """(T, J, 3) metres -> (T,) mean joint acceleration norm per frame (mm/frame^2).
 
@@ -172,8 +188,9 @@ def mpve(pred_verts, gt_verts, pred_pelvis=None, gt_pelvis=None, mask=None):
 def evaluate(pred, gt, mask=None) -> dict:
     """All joint metrics of Motion ``pred`` against Motion ``gt`` (joints by FK).
 
-    Keys: ``mpjpe``, ``pa_mpjpe``, ``accel_error``, ``accel`` (mm,
-    mm/frame^2), ``jitter`` (m/s^3 at pred.fps), all over every frame; with
+    Keys: ``mpjpe``, ``pa_mpjpe``, ``accel_error``, ``accel``,
+    ``velocity_error`` (mm, mm/frame^2, mm/frame), ``jitter`` (m/s^3 at
+    pred.fps), all over every frame; with
     ``mask`` ((T,) bool marking e.g. the corrupted frames) also
     ``mpjpe_corrupted``: MPJPE over the masked frames only.
     Raises BadInputError when the frame counts differ.
@@ -187,6 +204,7 @@ def evaluate(pred, gt, mask=None) -> dict:
         "pa_mpjpe": pa_mpjpe(pj, gj),
         "accel_error": accel_error(pj, gj),
         "accel": accel(pj),
+        "velocity_error": velocity_error(pj, gj),
         "jitter": jitter(pj, pred.fps),
     }
     if mask is not None:

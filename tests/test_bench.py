@@ -59,3 +59,35 @@ def test_cli_bench_seed_draws_another_corruption(tmp_path, capsys):
         rows[seed] = json.loads(capsys.readouterr().out)
         assert f"with seed {seed}" in page.read_text()
     assert rows[0][0]["mpjpe"] != rows[1][0]["mpjpe"]
+
+
+def test_presets_resolve_and_the_clean_preset_scores_movement():
+    from refine_core.bench import TEST_PRESETS, lofo_presets, preset_config
+    from refine_core.refiners import refine
+    from refine_core.train import noise
+    from refine_core.train.data import load_cmu
+
+    assert set(TEST_PRESETS) == {"clean", "modern", "vibe_like", "heavy"}
+    assert {p.split(":")[1] for p in lofo_presets()} == set(noise.FAMILIES)
+    assert preset_config("lofo:flip").flip_rate_hz > 0 and preset_config("vibe_like") == "vibe_like"
+    clips = [c.slice(0, 120) for c in load_cmu(split="val")[:2]]
+    triples = corrupted_clips(clips, "clean", 0)
+    assert score(triples)["mpjpe"] < 1e-9 and score(triples)["velocity_error"] < 1e-9
+    moved = score(triples, lambda m: refine(m, "gaussian"))
+    assert 0.0 < moved["mpjpe"] < 20.0 and moved["velocity_error"] > 0.0
+    assert "| vel err |" in markdown([{"preset": "clean", "method": "gaussian", "params": "", **moved}])
+
+
+def test_test_split_is_the_held_out_performers():
+    """bench --split test scores load_clips("test"): the test performers of every rig
+    (their files listed here; retargeting them all is the bench's job, not a quick test's)."""
+    from refine_core.bench import bench_clips
+    from refine_core.train.data import more_clips, more_root
+
+    with pytest.raises(ValueError):
+        bench_clips("train")
+    if not (more_root() / "MANIFEST.tsv").is_file():
+        pytest.skip(f"more_bvh data not found at {more_root()}")
+    test = more_clips(split="test")
+    assert {c.rig for c in test} == {"cgspeed", "daz", "accad", "fair"}
+    assert not {c.performer for c in test} & {c.performer for c in more_clips(split="train")}

@@ -17,7 +17,7 @@ LAYERS = [
                 "refine_core.metrics"]),
     ("formats", ["refine_core.formats", "refine_core.smpl_model"]),
     ("refiners", ["refine_core.filters", "refine_core.windows", "refine_core.refiners", "refine_core.feet"]),
-    ("evaluation", ["refine_core.train.data", "refine_core.train.bvh", "refine_core.train.retarget",
+    ("evaluation", ["refine_core.train.data", "refine_core.train.bvh", "refine_core.train.retarget", "refine_core.train.floor",
                     "refine_core.train.dataset", "refine_core.train.renders", "refine_core.train.noise",
                     "refine_core.train.augment", "refine_core.bench"]),
     ("training", ["refine_core.train.pairs", "refine_core.train.loop", "refine_core.train.tune_classical",

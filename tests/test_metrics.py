@@ -7,7 +7,15 @@ from scipy.spatial.transform import Rotation
 
 from refine_core.errors import BadInputError
 from refine_core.metrics import (
-    accel, accel_error, evaluate, jitter, mpjpe, mpve, pa_mpjpe, per_frame_accel,
+    accel,
+    accel_error,
+    evaluate,
+    jitter,
+    mpjpe,
+    mpve,
+    pa_mpjpe,
+    per_frame_accel,
+    velocity_error,
 )
 from refine_core.synthetic import walking_motion
 
@@ -27,8 +35,8 @@ def test_identical_is_zero(walk, joints):
     assert pa_mpjpe(joints, joints) < 1e-9
     assert accel_error(joints, joints) == 0.0
     res = evaluate(walk, walk, mask=np.arange(60) % 2 == 0)
-    assert set(res) == {"mpjpe", "pa_mpjpe", "accel_error", "accel", "jitter", "mpjpe_corrupted"}
-    for key in ("mpjpe", "pa_mpjpe", "accel_error", "mpjpe_corrupted"):
+    assert set(res) == {"mpjpe", "pa_mpjpe", "accel_error", "accel", "velocity_error", "jitter", "mpjpe_corrupted"}
+    for key in ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "mpjpe_corrupted"):
         assert res[key] < 1e-9
     assert res["accel"] > 0 and res["jitter"] > 0
 
@@ -167,3 +175,13 @@ def test_evaluate_rejects_frame_count_mismatch(walk):
     pred = walk.replace(meta={"source": "pred.npz"})
     with pytest.raises(BadInputError, match=r"pred\.npz.*gt\.npz.*60.*50"):
         evaluate(pred, other)
+
+
+def test_velocity_error_sees_drift_not_offset(joints):
+    offset = joints.copy()
+    offset[:, 5] += 0.01  # a constant 10 mm offset: no velocity error
+    assert velocity_error(offset, joints) < 1e-9
+    drift = joints.copy()
+    drift[:, 5, 0] += 0.001 * np.arange(len(joints))  # one joint drifts 1 mm/frame
+    assert velocity_error(drift, joints) == pytest.approx(1.0 / joints.shape[1], rel=1e-9)
+    assert math.isnan(velocity_error(joints[:1], joints[:1]))

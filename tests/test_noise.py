@@ -129,7 +129,7 @@ def test_sixty_fps_validation_stays_in_band():
 
 
 def test_presets_and_config_lookup():
-    assert set(noise.PRESETS) == {"mild", "vibe_like", "heavy"}
+    assert set(noise.PRESETS) == {"clean", "modern", "mild", "vibe_like", "heavy"}
     assert noise.get_config("vibe_like") is noise.PRESETS["vibe_like"]
     assert noise.get_config(np.str_("mild")) is noise.PRESETS["mild"]
     cfg = noise.NoiseConfig(white_deg=1.0)

@@ -44,21 +44,30 @@ FAULTS = """
 
 | Fault | What happens | Test |
 |---|---|---|
-| Esc / cancel on the first progress call | `Cancelled`; keys unchanged, no original kept, no metrics | tests/addon/test_addon.py::test_cancel_leaves_keys_unchanged |
+| Esc / cancel on the first progress call | `Cancelled`; keys unchanged, no backup taken, no metrics | tests/addon/test_addon.py::test_cancel_leaves_keys_unchanged |
 | Cancel halfway and on the last progress call (after the filter ran, before keys are written) | same | tests/addon/test_reliability_addon.py::test_cancel_halfway_or_at_the_end_leaves_keys |
 | Exception raised inside a refiner mid-run | propagates with its message; keys unchanged | tests/addon/test_reliability_addon.py::test_exception_inside_a_refiner_mid_run_leaves_keys |
-| Refiner exception in the operator | error report `refinement failed (TypeError: ...); keys unchanged` | tests/addon/test_reliability_addon.py::test_refiner_exception_message_reaches_the_interface, tests/addon/test_addon.py::test_refiner_error_leaves_keys_unchanged |
+| Refiner error in the operator | one-line error report with its message (`--param bogus: butterworth has no parameter 'bogus'; its parameters: ...; keys unchanged`) | tests/addon/test_reliability_addon.py::test_refiner_exception_message_reaches_the_interface, tests/addon/test_addon.py::test_refiner_error_leaves_keys_unchanged |
 | A refine after a failed one | works normally (no state left behind) | tests/addon/test_reliability_addon.py::test_refine_after_a_failure_still_works |
 | External Python worker killed mid-run (signal 9) | error report `... killed (signal 9) ...; keys unchanged`, not a hang | tests/addon/test_external_worker.py::test_worker_dying_mid_run_is_an_error_and_keys_unchanged |
 | External Python worker exits with an error | its last stderr line is reported; keys unchanged | same test |
 | External Python that cannot start | error report; keys unchanged | tests/addon/test_external_worker.py::test_bad_interpreter_is_an_error_and_keys_unchanged |
 | Cancel while the worker prints nothing | the worker is killed; keys unchanged | tests/addon/test_external_worker.py::test_cancel_kills_a_quiet_worker |
 | Export to a read-only or missing folder | error report naming the file; no file written | tests/addon/test_reliability_addon.py::test_export_to_unwritable_place_reports_and_writes_nothing |
+| Refine → Restore → hand edits → refine → Restore (D13a) | the second Restore gives the hand-edited keys: a Restore drops the backup, the next refine takes a new one | tests/addon/test_reliability_addon.py::test_restore_after_hand_edits_gives_the_keys_of_the_latest_refine |
+| A second action assigned, refined and restored (D13b) | its own keys come back; no action is deleted (the first keeps its refined keys and its backup) | tests/addon/test_reliability_addon.py::test_restore_with_a_second_action_keeps_both_actions |
+| The "(original)" backup assigned and refined (D13c) | refused: error report `... is the backup of ... never changed ...; keys unchanged` | tests/addon/test_reliability_addon.py::test_refining_the_backup_itself_is_refused |
+| Two armatures sharing an action, one refined (D13d) | the refined one gets its own copy first (and a copy of the backup); the other's keys unchanged | tests/addon/test_reliability_addon.py::test_refining_one_of_two_armatures_sharing_an_action_leaves_the_other |
+| Save, reopen, Restore | the backup (fake user) and its link are saved; Restore works | tests/addon/test_reliability_addon.py::test_backup_survives_save_and_reload |
+| Object-array extras through import → export (D17) | shape and elements kept, as the CLI keeps them | tests/addon/test_reliability_addon.py::test_object_array_extras_keep_their_shape_through_import_and_export |
+| A frame rate Blender cannot hold (D15) | the scene gets the nearest rate and a warning says so (`... the scene plays at 1e-06 fps ...`) | tests/addon/test_reliability_addon.py::test_scene_rate_blender_cannot_hold_is_reported |
+| External Python worker that closes its stdout, or exits leaving it open in a child (D15) | Esc still cancels (the worker is killed); exiting without a result is one line at its exit, no temp path | tests/addon/test_external_worker.py::test_cancel_kills_a_quiet_worker[stdout_closed], tests/addon/test_external_worker.py::test_worker_that_writes_no_result_is_one_clear_line |
+| Save Graph to a read-only or missing folder | error report naming the file (atomic_write); no file written | tests/addon/test_reliability_addon.py::test_save_graph_to_unwritable_place_is_one_line |
 
 Memory on long motions: learned refiners process windows in chunks
 (`refine_core/windows.py`); `benchmarks/bench_memory.py` measures the peak
 memory of refining a 100,000-frame motion.
-"""
+"""  # noqa: E501 (markdown table rows)
 
 
 def _short(text, case_folder):

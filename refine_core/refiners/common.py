@@ -27,6 +27,7 @@ from ..rotations import continuous_signs
 
 CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
+_LOADS = [0]  # checkpoints read from disk by this process (cache misses): the batch reports it
 
 
 def rowwise_6d_index(joints: int = 24) -> torch.Tensor:
@@ -68,7 +69,13 @@ def load_model(path, model_class, config_class, device="cpu", migrate: Callable 
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
     _CACHE[key] = (model, config, ckpt.get("recipe", {}))
+    _LOADS[0] += 1
     return _CACHE[key]
+
+
+def load_count() -> int:
+    """How many checkpoints ``load_model`` has read in this process (not cache hits)."""
+    return _LOADS[0]
 
 
 def motion_tensors(motion: Motion, device="cpu"):

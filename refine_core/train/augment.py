@@ -1,4 +1,5 @@
-"""Augmentations and resampling of a Motion: mirror, world rotation, speed.
+"""Augmentations and resampling of a Motion: mirror, world rotation, speed,
+rest-pose offsets, frame rate.
 
 All keep the Motion's conventions (SMPL frame, Y up; DESIGN.md section 1).
 The root rotates about the pelvis rest joint J_0 (as in SMPL, see
@@ -8,7 +9,7 @@ C (J_0 + trans) - J_0, not C trans.
 import numpy as np
 
 from ..motion import Motion, resample  # noqa: F401  (resample: re-exported for training code)
-from ..rotations import matrix_to_quat, quat_to_matrix
+from ..rotations import axis_angle_to_quat, matrix_to_quat, quat_to_matrix
 from ..skeleton import MIRROR
 
 # Reflection across the YZ plane (x -> -x): the body's left-right mirror.
@@ -53,9 +54,39 @@ def mirror(motion: Motion) -> Motion:
     return motion.replace(rotations=rot, trans=trans)
 
 
-def random_augment(motion: Motion, rng, p_mirror=0.5, yaw=True, speed=(0.8, 1.25)) -> Motion:
+# Std (degrees, per axis) of the constant per-joint rest offsets: the
+# wrists and hands, whose clean orientation a model could most easily
+# memorise from one retarget's habits, get the most.
+REST_OFFSET_DEG = np.full(24, 3.0)
+REST_OFFSET_DEG[0] = 0.0  # the root's orientation is the heading, turned by rotate_yaw
+REST_OFFSET_DEG[[20, 21, 22, 23]] = 10.0
+RATES = (20.0, 24.0, 25.0, 30.0, 50.0, 60.0)
+
+
+def rest_offsets(motion: Motion, rng, scale: float = 1.0) -> Motion:
+    """Compose one random constant rotation per joint on the right of its local
+    rotation for the whole clip (q_j(t) O_j): a body with another rest pose and
+    hand orientation, so no fixed pose can be learnt as "clean". Std per axis:
+    REST_OFFSET_DEG times ``scale``."""
+    rng = np.random.default_rng(rng)
+    offset = rng.normal(size=(24, 3)) * np.radians(REST_OFFSET_DEG)[:, None] * scale
+    rot = matrix_to_quat(quat_to_matrix(motion.rotations) @ quat_to_matrix(axis_angle_to_quat(offset)))
+    return motion.replace(rotations=rot)
+
+
+def random_rate(motion: Motion, rng, rates=RATES) -> Motion:
+    """The motion resampled to a frame rate drawn from ``rates`` (same duration:
+    per-frame motion, jitter and acceleration change as they would in a file at that rate)."""
+    rng = np.random.default_rng(rng)
+    return resample(motion, float(rates[rng.integers(len(rates))]))
+
+
+def random_augment(motion: Motion, rng, p_mirror=0.5, yaw=True, speed=(0.8, 1.25), rest_offset=0.0, rates=None) -> Motion:
     """A random mix: mirror with probability ``p_mirror``, a uniform yaw turn,
-    and a speed factor drawn log-uniformly from ``speed`` (None: unchanged).
+    and a speed factor drawn log-uniformly from ``speed`` (None: unchanged);
+    then, when asked, per-joint rest offsets (``rest_offset``: their scale,
+    0 off) and a frame rate drawn from ``rates`` (None: unchanged). The
+    defaults draw exactly what they drew before the last two existed.
     ``rng`` is a numpy Generator (or a seed)."""
     rng = np.random.default_rng(rng)
     if rng.random() < p_mirror:
@@ -65,4 +96,8 @@ def random_augment(motion: Motion, rng, p_mirror=0.5, yaw=True, speed=(0.8, 1.25
     if speed is not None:
         lo, hi = np.log(speed[0]), np.log(speed[1])
         motion = change_speed(motion, float(np.exp(rng.uniform(lo, hi))))
+    if rest_offset:
+        motion = rest_offsets(motion, rng, rest_offset)
+    if rates:
+        motion = random_rate(motion, rng, rates)
     return motion

@@ -14,7 +14,24 @@ the presets and the calibration numbers):
    last seen pose and drifts away for a burst of frames, then snaps back
    (rate per second, duration in seconds, drift in degrees);
 5. root translation jitter (mm), strongest along the depth axis (camera
-   Z; the world Z axis by default), plus a slow depth drift (mm).
+   Z; the world Z axis by default), plus a slow depth drift (mm): at
+   camera-space scale (per-frame estimators: metres of depth jitter) or
+   world-space scale (WHAM/GVHMR: millimetres);
+6. left/right limb swaps: for a burst an arm or leg pair trade places (the
+   2D keypoints' labels swapped), with reflected rotations;
+7. front/back flips: for a burst the whole body is reflected in depth
+   (facing the camera instead of away, the 2D projection unchanged);
+8. 180-degree twists of a forearm or wrist about its bone for a burst;
+9. dropped and duplicated frames: the track holds a frame (duplicate) or
+   jumps a frame ahead (a dropped one) for a run of 1-3 frames.
+
+Families 6-9 are off in the original presets (mild, vibe_like, heavy), whose
+output is unchanged for a given seed: a family draws random numbers only
+when it is on. ``FAMILIES`` gives every family's magnitudes at each level
+(modern, vibe_like, heavy); ``sample_config`` draws families and levels at
+random for a training window, leaving out any families named (for
+leave-one-family-out), and ``family_config`` puts one family at a level on
+top of the modern preset (its held-out test).
 
 fps-awareness: rates, durations and correlation times are in seconds and
 converted with the Motion's fps; white jitter is a per-frame std, as an
@@ -57,6 +74,14 @@ class NoiseConfig:
     depth_factor: float = 4.0  # depth jitter = depth_factor * trans_white_mm
     depth_drift_mm: float = 40.0  # slow depth drift std (bias_seconds correlation)
     depth_axis: int = 2  # world axis taken as the camera depth
+    swap_rate_hz: float = 0.0  # left/right limb-pair swap bursts per second
+    swap_seconds: tuple = (0.1, 0.5)
+    flip_rate_hz: float = 0.0  # whole-body front/back flip bursts per second
+    flip_seconds: tuple = (0.1, 0.6)
+    twist_rate_hz: float = 0.0  # 180-degree forearm/wrist twist bursts per second
+    twist_seconds: tuple = (0.2, 1.0)
+    frame_fault_rate_hz: float = 0.0  # dropped or duplicated frame runs per second
+    frame_fault_frames: tuple = (1, 3)  # frames per run, inclusive range
 
     def scaled(self, **changes) -> "NoiseConfig":
         return replace(self, **changes)
@@ -84,6 +109,91 @@ PRESETS = {
 }
 
 
+# Fields of the families the original presets leave off (random_config
+# leaves them as they are, so its draws for a seed are unchanged).
+ZOO_FIELDS = ("swap_rate_hz", "swap_seconds", "flip_rate_hz", "flip_seconds", "twist_rate_hz", "twist_seconds",
+              "frame_fault_rate_hz", "frame_fault_frames")
+# No error at all: how far a method moves good motion.
+CLEAN = NoiseConfig(
+    white_deg=0.0, root_white_deg=0.0, bias_deg=0.0, bias_drift_deg=0.0, root_bias_deg=0.0, spike_rate_hz=0.0,
+    occlusion_rate_hz=0.0, trans_white_mm=0.0, depth_drift_mm=0.0,
+)
+LEVELS = ("modern", "vibe_like", "heavy")
+# Each family's magnitudes per level. modern: WHAM / GVHMR / TRAM-like output
+# (accel error about 5-7 mm/frame^2 at 30 fps, MPJPE about 40 mm, world-space
+# root); vibe_like and heavy: the presets' values, plus the new families.
+FAMILIES = {
+    "white": {"modern": dict(white_deg=0.15, root_white_deg=0.08),
+              "vibe_like": dict(white_deg=0.6, root_white_deg=0.3),
+              "heavy": dict(white_deg=1.2, root_white_deg=0.6)},
+    "bias": {"modern": dict(bias_deg=2.3, bias_drift_deg=1.8, root_bias_deg=1.0),
+             "vibe_like": dict(bias_deg=4.0, bias_drift_deg=3.0, root_bias_deg=1.5),
+             "heavy": dict(bias_deg=5.5, bias_drift_deg=4.0, root_bias_deg=2.5)},
+    "spikes": {"modern": dict(spike_rate_hz=0.03, spike_deg=(15.0, 40.0)),
+               "vibe_like": dict(spike_rate_hz=0.2, spike_deg=(20.0, 60.0)),
+               "heavy": dict(spike_rate_hz=0.5, spike_deg=(30.0, 90.0), spike_joint_prob=0.35)},
+    "occlusion": {"modern": dict(occlusion_rate_hz=0.03, occlusion_drift_deg=10.0),
+                  "vibe_like": dict(occlusion_rate_hz=0.1, occlusion_drift_deg=20.0),
+                  "heavy": dict(occlusion_rate_hz=0.25, occlusion_seconds=(0.4, 1.5), occlusion_drift_deg=35.0)},
+    "swap": {"modern": dict(swap_rate_hz=0.01), "vibe_like": dict(swap_rate_hz=0.05), "heavy": dict(swap_rate_hz=0.15)},
+    "flip": {"modern": dict(flip_rate_hz=0.005), "vibe_like": dict(flip_rate_hz=0.02), "heavy": dict(flip_rate_hz=0.08)},
+    "twist": {"modern": dict(twist_rate_hz=0.02), "vibe_like": dict(twist_rate_hz=0.08), "heavy": dict(twist_rate_hz=0.2)},
+    # Per-frame estimators (VIBE, PHALP, 4D-Humans) in camera space: tens of
+    # mm across the view and up to about a metre of depth jitter per frame.
+    "root_camera": {"modern": dict(trans_white_mm=15.0, depth_factor=10.0, depth_drift_mm=150.0),
+                    "vibe_like": dict(trans_white_mm=30.0, depth_factor=12.0, depth_drift_mm=300.0),
+                    "heavy": dict(trans_white_mm=60.0, depth_factor=15.0, depth_drift_mm=600.0)},
+    # World-space estimators (WHAM, GVHMR): millimetres.
+    "root_world": {"modern": dict(trans_white_mm=1.5, depth_factor=1.5, depth_drift_mm=10.0),
+                   "vibe_like": dict(trans_white_mm=5.0, depth_factor=4.0, depth_drift_mm=40.0),
+                   "heavy": dict(trans_white_mm=10.0, depth_factor=4.0, depth_drift_mm=80.0)},
+    "frames": {"modern": dict(frame_fault_rate_hz=0.02), "vibe_like": dict(frame_fault_rate_hz=0.1),
+               "heavy": dict(frame_fault_rate_hz=0.3)},
+}
+ROOT_FAMILIES = ("root_camera", "root_world")  # one root scale at a time: they set the same fields
+MODERN = replace(CLEAN, **{k: v for fam in ("white", "bias", "spikes", "occlusion", "root_world", "twist")
+                            for k, v in FAMILIES[fam]["modern"].items()})
+PRESETS.update({"clean": CLEAN, "modern": MODERN})
+
+
+def family_config(family: str, level: str = "vibe_like", base: NoiseConfig = MODERN) -> NoiseConfig:
+    """``base`` (default the modern preset) with one family set to ``level``:
+    the test input for a family a model was trained without."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown noise family {family!r}; choose from {sorted(FAMILIES)}")
+    return replace(base, **FAMILIES[family][level])
+
+
+def sample_config(rng, exclude=(), levels=LEVELS, p_family=0.5, p_clean=0.1, spread=1.5) -> NoiseConfig:
+    """A random NoiseConfig for one training window: each family (less
+    ``exclude``) is on with probability ``p_family`` at a level drawn from
+    ``levels``, its magnitudes scaled by one log-uniform factor in
+    [1/spread, spread]; one root scale (camera or world) at most; with
+    probability ``p_clean`` no error at all (clean input must pass through)."""
+    rng = np.random.default_rng(rng)
+    unknown = set(exclude) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown noise families {sorted(unknown)}; choose from {sorted(FAMILIES)}")
+    if rng.random() < p_clean:
+        return CLEAN
+    changes = {}
+    roots = [f for f in ROOT_FAMILIES if f not in exclude]
+    root = roots[rng.integers(len(roots))] if roots else None
+    for family in FAMILIES:
+        if family in exclude or (family in ROOT_FAMILIES and family != root) or rng.random() >= p_family:
+            continue
+        level = levels[rng.integers(len(levels))]
+        factor = float(np.exp(rng.uniform(-np.log(spread), np.log(spread))))
+        for key, value in FAMILIES[family][level].items():
+            if key == "depth_factor":
+                changes[key] = value
+            elif isinstance(value, tuple):
+                changes[key] = tuple(min(v * factor, 180.0) for v in value)
+            else:
+                changes[key] = min(value * factor, 1.0) if key == "spike_joint_prob" else value * factor
+    return replace(CLEAN, **changes)
+
+
 def random_config(rng, base="vibe_like", spread=2.0) -> NoiseConfig:
     """A NoiseConfig around ``base`` for training variety (do not learn one recipe).
 
@@ -97,7 +207,7 @@ def random_config(rng, base="vibe_like", spread=2.0) -> NoiseConfig:
     changes = {}
     for f in fields(NoiseConfig):
         value = getattr(cfg, f.name)
-        if f.name in ("depth_axis", "spike_frames", "white_seconds", "depth_factor"):
+        if f.name in ("depth_axis", "spike_frames", "white_seconds", "depth_factor") or f.name in ZOO_FIELDS:
             continue
         factor = float(np.exp(rng.uniform(-np.log(spread), np.log(spread))))
         if isinstance(value, tuple):
@@ -140,12 +250,23 @@ def corrupt(motion: Motion, preset_or_config="vibe_like", rng=None):
     rot = rot @ _rotvec_to_matrix(err)
     spiked, spike_err = _spikes(n, cfg, fps, rng)
     rot = rot @ _rotvec_to_matrix(spike_err)
+    # The families the original presets leave off draw nothing when off.
+    hit = occluded | spiked
+    if cfg.swap_rate_hz > 0:
+        hit |= _swaps(rot, cfg, fps, rng)
+    if cfg.twist_rate_hz > 0:
+        hit |= _twists(rot, cfg, fps, rng, motion.skeleton.rest_joints)
+    if cfg.flip_rate_hz > 0:
+        hit |= _flips(rot, cfg, fps, rng)
 
     quats = matrix_to_quat(rot)
     trans = motion.trans + _root_noise(n, cfg, fps, rng, spiked)
+    if cfg.frame_fault_rate_hz > 0:
+        index, faulty = _frame_faults(n, cfg, fps, rng)
+        quats, trans, hit = quats[index], trans[index], hit | faulty
     noisy = motion.replace(rotations=continuous_signs(quats), trans=trans,
                            meta={**motion.meta, "noise": cfg.as_dict()})
-    return noisy, occluded | spiked
+    return noisy, hit
 
 
 def _rotvec_to_matrix(rotvec):
@@ -235,7 +356,7 @@ def _occlude(rot, cfg, fps, rng):
 
 
 def _root_noise(n, cfg, fps, rng, spiked):
-    """(T, 3) translation error, metres: jitter (depth_factor times larger
+    """(T, 3) translation error, metres (zero for a clean config): jitter (depth_factor times larger
     along depth_axis), slow depth drift, and depth jumps at spike frames."""
     scale = np.full(3, cfg.trans_white_mm)
     scale[cfg.depth_axis] *= cfg.depth_factor
@@ -245,6 +366,87 @@ def _root_noise(n, cfg, fps, rng, spiked):
     return noise / 1000.0
 
 
+def _bursts(n, rate_hz, seconds, fps, rng):
+    """(start, stop) frame ranges of Poisson bursts with uniform durations in ``seconds``."""
+    lo, hi = (max(1, round(s * fps)) for s in seconds)
+    return [(start, min(start + rng.integers(lo, hi + 1), n)) for start in _events(n, rate_hz, fps, rng)]
+
+
+REFLECT = np.diag([-1.0, 1.0, 1.0])  # x -> -x: a left/right reflection in the body's frame
+PAIRS = {"arms": ((13, 16, 18, 20, 22), (14, 17, 19, 21, 23)), "legs": ((1, 4, 7, 10), (2, 5, 8, 11))}
+
+
+def _swaps(rot, cfg, fps, rng):
+    """Left/right swap bursts of an arm or leg pair, in place on rot (T, 24, 3, 3):
+    the two chains trade their (reflected) local rotations. Returns the (T,) mask."""
+    pairs = list(PAIRS.values())
+    done = np.zeros((len(rot), len(pairs)), dtype=bool)  # overlapping bursts must not swap back
+    for start, stop in _bursts(len(rot), cfg.swap_rate_hz, cfg.swap_seconds, fps, rng):
+        k = rng.integers(len(pairs))
+        done[start:stop, k] = True
+    for k, (left, right) in enumerate(pairs):
+        left, right, frames = list(left), list(right), done[:, k]
+        span = rot[frames]
+        a, b = span[:, left], span[:, right]
+        span[:, left], span[:, right] = REFLECT @ b @ REFLECT, REFLECT @ a @ REFLECT
+        rot[frames] = span
+    return done.any(axis=1)
+
+
+def _flips(rot, cfg, fps, rng):
+    """Front/back flip bursts, in place on rot: the body reflected in depth
+    (z -> -z), i.e. mirrored left/right and turned 180 degrees about the
+    vertical, as a monocular estimator that takes the back for the front."""
+    from ..skeleton import MIRROR
+
+    mask = np.zeros(len(rot), dtype=bool)  # overlapping bursts must not flip back
+    for start, stop in _bursts(len(rot), cfg.flip_rate_hz, cfg.flip_seconds, fps, rng):
+        mask[start:stop] = True
+    span = rot[mask]
+    body = REFLECT @ span[:, MIRROR[1:]] @ REFLECT
+    root = np.diag([1.0, 1.0, -1.0]) @ span[:, 0] @ REFLECT
+    span[:, 1:], span[:, 0] = body, root
+    rot[mask] = span
+    return mask
+
+
+TWIST_JOINTS = {18: 20, 19: 21, 20: 22, 21: 23}  # elbows (forearm twist) and wrists -> the child along the bone
+
+
+def _twists(rot, cfg, fps, rng, rest):
+    """180-degree (+-20) twist bursts of a forearm or wrist about its rest bone
+    axis, composed on the right of the local rotation, in place on rot."""
+    joints = list(TWIST_JOINTS)
+    done = np.zeros((len(rot), len(joints)), dtype=bool)  # a joint twisted twice would turn back
+    for start, stop in _bursts(len(rot), cfg.twist_rate_hz, cfg.twist_seconds, fps, rng):
+        k = rng.integers(len(joints))
+        j = joints[k]
+        axis = rest[TWIST_JOINTS[j]] - rest[j]
+        axis = axis / np.linalg.norm(axis)
+        twist = _rotvec_to_matrix(axis * np.radians(180.0 + rng.uniform(-20.0, 20.0)))
+        frames = np.arange(start, stop)[~done[start:stop, k]]
+        rot[frames, j] = rot[frames, j] @ twist
+        done[frames, k] = True
+    return done.any(axis=1)
+
+
+def _frame_faults(n, cfg, fps, rng):
+    """(index (T,), mask (T,)): runs of 1-3 frames that repeat the frame
+    before them (duplicated) or show the frames after (dropped: the track
+    runs ahead, then resynchronises)."""
+    index = np.arange(n)
+    mask = np.zeros(n, dtype=bool)
+    for start in _events(n, cfg.frame_fault_rate_hz, fps, rng):
+        length = rng.integers(cfg.frame_fault_frames[0], cfg.frame_fault_frames[1] + 1)
+        stop = min(start + length, n)
+        if rng.random() < 0.5:
+            index[start:stop] = index[max(start - 1, 0)]
+        else:
+            index[start:stop] = np.minimum(np.arange(start, stop) + 1, n - 1)
+        mask[start:stop] = True
+    return index, mask
+
+
 # ------------------------------------------------------------- calibration
 
 
@@ -252,13 +454,15 @@ def measure(clips, preset_or_config="vibe_like", seed=0) -> dict:
     """Noise level of a preset on clean ``clips`` by the project's metrics.
 
     Returns frame-weighted means over clips of MPJPE (mm), accel error
-    (mm/frame^2) and PA-MPJPE (mm), plus the corrupted-frame fraction. One
-    Generator seeded with ``seed`` corrupts the clips in order.
+    (mm/frame^2) and PA-MPJPE (mm), plus the corrupted-frame fraction and
+    ``root_accel_error``: the root translation's accel error (mm/frame^2;
+    the joint metrics are pelvis-aligned and do not see the root families).
+    One Generator seeded with ``seed`` corrupts the clips in order.
     """
     from ..metrics import accel_error, mpjpe, pa_mpjpe
 
     rng = np.random.default_rng(seed)
-    sums = {"mpjpe": 0.0, "pa_mpjpe": 0.0, "accel_error": 0.0, "corrupted": 0.0}
+    sums = {"mpjpe": 0.0, "pa_mpjpe": 0.0, "accel_error": 0.0, "corrupted": 0.0, "root_accel_error": 0.0}
     frames = accel_frames = 0
     for clean in clips:
         noisy, mask = corrupt(clean, preset_or_config, rng)
@@ -269,10 +473,13 @@ def measure(clips, preset_or_config="vibe_like", seed=0) -> dict:
         sums["corrupted"] += mask.sum()
         if n >= 3:
             sums["accel_error"] += accel_error(pj, gj) * (n - 2)
+            root = np.diff(noisy.trans - clean.trans, n=2, axis=0)
+            sums["root_accel_error"] += np.linalg.norm(root, axis=-1).sum() * 1000.0
             accel_frames += n - 2
         frames += n
     out = {k: v / frames for k, v in sums.items()}
     out["accel_error"] = sums["accel_error"] / max(accel_frames, 1)
+    out["root_accel_error"] = sums["root_accel_error"] / max(accel_frames, 1)
     return out
 
 
@@ -301,7 +508,7 @@ def plot_example(clean: Motion, path, presets=tuple(PRESETS), seed=0, joint="lef
         ax.legend(fontsize=7, loc="upper right")
         ax = axes[row, 1]
         err = 1000 * (noisy.trans - clean.trans)
-        for k, (axis, color) in enumerate(zip("xyz", ("tab:blue", "tab:green", "tab:red"))):
+        for k, (axis, color) in enumerate(zip("xyz", ("tab:blue", "tab:green", "tab:red"), strict=True)):
             ax.plot(t, err[:, k], color=color, lw=1, label=f"{axis}" + (" (depth)" if k == get_config(name).depth_axis else ""))
         ax.set_ylabel("root translation error (mm)", fontsize=7)
         ax.legend(fontsize=7, loc="upper right")
@@ -326,20 +533,34 @@ def main(argv=None):
     parser.add_argument("--split", default="val")
     parser.add_argument("--seeds", type=int, default=3, help="average over seeds 0..N-1")
     parser.add_argument("--plot", metavar="PNG", help="also plot the presets on the first validation walk")
+    parser.add_argument("--families", action="store_true", help="also measure each zoo family alone at each level")
     args = parser.parse_args(argv)
     clips = load_cmu(fps=args.fps, split=args.split)
     if args.plot:
         walk = next((c for c in clips if "007" in str(c.meta.get("source"))), clips[0])
         plot_example(walk, args.plot)
-    print(f"{args.split} split, {args.fps:g} fps: {len(clips)} clips, {sum(c.num_frames for c in clips)} frames; mean of seeds 0-{args.seeds - 1}")
-    print("| preset | MPJPE mm | PA-MPJPE mm | accel error mm/frame^2 | corrupted frames |")
-    print("|---|---|---|---|---|")
+    frames = sum(c.num_frames for c in clips)
+    print(f"{args.split} split, {args.fps:g} fps: {len(clips)} clips, {frames} frames; mean of seeds 0-{args.seeds - 1}")
+    print("| preset | MPJPE mm | PA-MPJPE mm | accel error mm/frame^2 | root accel error mm/frame^2 | corrupted frames |")
+    print("|---|---|---|---|---|---|")
     for name in PRESETS:
         t = time.perf_counter()
         runs = [measure(clips, name, seed) for seed in range(args.seeds)]
         m = {k: np.mean([r[k] for r in runs]) for k in runs[0]}
-        print(f"| {name} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {m['accel_error']:.1f} | {100 * m['corrupted']:.1f}% |"
+        print(f"| {name} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {m['accel_error']:.1f} | {m['root_accel_error']:.1f} | "
+              f"{100 * m['corrupted']:.1f}% |"
               f"  ({time.perf_counter() - t:.1f} s)")
+    if args.families:
+        print("\n| family | level | MPJPE mm | PA-MPJPE mm | accel error mm/frame^2 | root accel error mm/frame^2 | "
+              "corrupted frames |")
+        print("|---|---|---|---|---|---|---|")
+        for family in FAMILIES:
+            for level in LEVELS:
+                cfg = family_config(family, level, base=CLEAN)
+                runs = [measure(clips, cfg, seed) for seed in range(args.seeds)]
+                m = {k: np.mean([r[k] for r in runs]) for k in runs[0]}
+                print(f"| {family} | {level} | {m['mpjpe']:.1f} | {m['pa_mpjpe']:.1f} | {m['accel_error']:.1f} | "
+                      f"{m['root_accel_error']:.1f} | {100 * m['corrupted']:.1f}% |")
 
 
 if __name__ == "__main__":
