@@ -13,6 +13,10 @@ class BadInputError(Exception):
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
 
 
+class InputWarning(UserWarning):
+    """Something in an input was left out (e.g. an oversize extra); the rest was read."""
+
+
 # Exit codes of every command (CLI, batch, worker), in one place.
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: "internal error: ..."

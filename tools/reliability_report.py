@@ -33,6 +33,9 @@ stderr naming the file and the problem, and writes no output file; in
 Blender the import reports the error, creates nothing and leaves the keys
 of the armatures already in the scene unchanged. Borderline inputs marked
 "ok" are accepted on purpose; the last column says what the project does.
+Every run is killed if it does not return within its case's time limit (a
+hang is a failure); for memory bombs the peak resident memory of the CLI
+process (GNU time's %M) must stay under the bound shown.
 
 """
 
@@ -78,6 +81,10 @@ def row(case, r, folder):
                          "output": "refused on writing"}[case.stage]
     if case.marker:
         what = f"refused; payload did not run ({bi.MARKER} absent)"
+    if case.max_rss_mb is not None:  # memory bombs: the measured peak (GNU time %M of the CLI process)
+        what += f"; peak RSS {r.peak_rss_mb:.0f} MB (bound {case.max_rss_mb:.0f} MB)"
+    if case.timeout_s < bi.Case.timeout_s:  # inputs that could hang (FIFOs, devices): how long the CLI took
+        what += f"; returned in {r.seconds:.1f} s (killed after {case.timeout_s:.0f} s)"
     message = _short(r.message, folder)
     return (f"| {case.name} | {case.stage} | `{case.method}` | {r.code} | `{message}` | "
             f"{'yes' if r.output_written else 'no'} | {what} | {outcome} |")
