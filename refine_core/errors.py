@@ -11,3 +11,14 @@ class BadInputError(Exception):
         self.source = str(source) if source is not None else None
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
+
+
+class InputWarning(UserWarning):
+    """Something about the user's file that did not stop the work but changed
+    what was written (``warnings.warn``; the CLI prints it as ``warning: ...``)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, systemd and CI send), raised as the CLI's
+    Ctrl-C is, so that every ``except KeyboardInterrupt`` and ``finally``
+    cleans up the same way (refine_core.cli.sigterm_raises)."""
