@@ -1,7 +1,7 @@
 """Read every SMPL motion file people have; write the interchange file.
 
-    read_motion(path, track=None) -> Motion     validated, meta filled
-    describe(path, track=None) -> dict          what ``info`` prints
+    read_motion(path, track=None, fps=None) -> Motion   validated, meta filled
+    describe(path, track=None, fps=None) -> dict        what ``info`` prints
     write_npz(motion, path)                     the interchange .npz, atomically
     FORMATS                                     ((id, one-line description), ...)
 
@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from ..errors import BadInputError
+from ..motion import check_fps
 from .containers import load_container
 from .layouts import LAYOUTS, detect
 from .writer import write_npz
@@ -36,12 +37,14 @@ FORMATS = tuple((f"{layout.name}_{container}", layout.description)
                 for container in layout.containers)
 
 
-def read_motion(path, track=None):
+def read_motion(path, track=None, fps=None):
     """The motion in ``path`` as a validated Motion (see the module doc for meta).
 
     track: the track/person to read from a multi-track file (its id, or the
     id as a string, as the CLI passes it); None picks the longest (the first
     of equally long ones). Single-motion files accept only None.
+    fps: when given, the motion's frame rate, replacing the file's (or the
+    assumed 30); fps_assumed is then False.
     """
     path = os.fspath(path)
     container, obj = load_container(path)
@@ -52,17 +55,21 @@ def read_motion(path, track=None):
     motion = _guarded(fmt, path, layout.read, obj, chosen, path)
     motion.meta.update(source=path, format=fmt, track=chosen,
                        tracks=[{"id": tid, "frames": n} for tid, n in tracks])
+    if fps is not None:
+        motion.fps = check_fps(fps, f"--fps {fps}")
+        motion.meta["fps_assumed"] = False
     return motion.validate(path)
 
 
-def describe(path, track=None):
+def describe(path, track=None, fps=None):
     """What the file holds, as the ``info`` command prints it.
 
     Returns {path, format, description, frames, fps, fps_assumed, tracks
     ([{"id", "frames"}]), track, has_betas, gender, has_keypoints,
     keypoints_shape, extra_keys, up_axis}. Only the selected track is built.
+    fps: as for read_motion.
     """
-    motion = read_motion(path, track)
+    motion = read_motion(path, track, fps=fps)
     meta = motion.meta
     kp = motion.keypoints_2d
     return {
