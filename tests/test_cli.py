@@ -76,6 +76,9 @@ def test_info_describes_the_file(files):
 @pytest.mark.parametrize("args, needle", [
     (["--method", "nonsense"], "unknown method"),
     (["--method", "butterworth", "--start", 150, "--end", 400], "outside the motion"),
+    (["--method", "butterworth", "--start", 50, "--end", 10], "frame range 50..10 is reversed"),
+    (["--method", "butterworth", "--fps", 1e10], "--fps 1e+10: frame rate 1e+10 fps is above the 1000 fps"),
+    (["--method", "butterworth", "--fps", 0], "--fps 0: frame rate must be a positive number"),
     (["--method", "butterworth", "--start", 10, "--end", 11], "fewer than 3 frames"),
     (["--method", "butterworth", "--param", "cutoff_hz"], "key=value"),
 ])
