@@ -21,9 +21,8 @@ import math
 
 import bpy
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from ..refine_core.rotations import matrix_to_quat
+from ..refine_core.rotations import matrix_to_quat, quat_inverse, quat_multiply
 from ..refine_core.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
 
 # The child each bone points at (pelvis and spine3 have several children).
@@ -113,28 +112,14 @@ def is_smpl_armature(obj) -> bool:
     return obj is not None and obj.type == "ARMATURE" and all(n in obj.data.bones for n in JOINT_NAMES)
 
 
-def _compose(*quats) -> np.ndarray:
-    """Product, left to right, of (..., 4) xyzw quaternions (shapes broadcast)."""
-    arrays = np.broadcast_arrays(*(np.asarray(q, dtype=np.float64) for q in quats))
-    product = Rotation.from_quat(arrays[0].reshape(-1, 4))
-    for q in arrays[1:]:
-        product = product * Rotation.from_quat(q.reshape(-1, 4))
-    return product.as_quat().reshape(arrays[0].shape)
-
-
-def _inverse(q) -> np.ndarray:
-    q = np.asarray(q, dtype=np.float64)
-    return Rotation.from_quat(q.reshape(-1, 4)).inv().as_quat().reshape(q.shape)
-
-
 def smpl_to_pose(rotations, rest_q) -> np.ndarray:
     """(T, 24, 4) SMPL local rotations -> pose-bone quaternions ``B^-1 R B`` (xyzw)."""
-    return _compose(_inverse(rest_q), rotations, rest_q)
+    return quat_multiply(quat_inverse(rest_q), rotations, rest_q)
 
 
 def pose_to_smpl(pose_q, rest_q) -> np.ndarray:
     """Inverse of ``smpl_to_pose``: ``B Q B^-1`` (xyzw)."""
-    return _compose(rest_q, pose_q, _inverse(rest_q))
+    return quat_multiply(rest_q, pose_q, quat_inverse(rest_q))
 
 
 def build_skinned_mesh(context, arm_obj, model, betas):

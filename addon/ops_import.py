@@ -67,8 +67,7 @@ def read_input(filepath, track=None):
     happens here, before anything is created (the operator and batch share it)."""
     from ..refine_core.formats import read_motion
 
-    motion = read_motion(filepath, track=track)
-    motion.validate(filepath)
+    motion = read_motion(filepath, track=track)  # read_motion returns a validated motion
     path = model_path(bpy.context)
     model = None
     if path:

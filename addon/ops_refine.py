@@ -10,7 +10,6 @@ and the batch script share one implementation:
 
 ``refine_object`` runs the three in a row.
 """
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -20,7 +19,7 @@ import numpy as np
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..refine_core.errors import BadInputError
-from ..refine_core.refiners import METHODS, Cancelled, refine
+from ..refine_core.refiners import METHODS, Cancelled, check_request, refine
 from . import animio, armature, compat, external, prefs, review
 
 ALREADY_REFINED = "refining the already-refined keys (original kept)"
@@ -219,21 +218,8 @@ def _settings_props():
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
         "params": StringProperty(name="Parameters", default="",
-                                 description='Method parameters as JSON, e.g. {"cutoff_hz": 4.0}; empty: defaults'),
+                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or {"cutoff_hz": 4.0}; empty: defaults'),
     }
-
-
-def parse_params(text: str) -> dict:
-    """The JSON object of method parameters ('' -> {})."""
-    if not text.strip():
-        return {}
-    try:
-        params = json.loads(text)
-    except ValueError as err:
-        raise BadInputError(f"parameters {text!r}", f"not valid JSON ({err})") from None
-    if not isinstance(params, dict):
-        raise BadInputError(f"parameters {text!r}", 'must be a JSON object such as {"cutoff_hz": 4.0}')
-    return params
 
 
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
@@ -275,8 +261,8 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
                 setattr(self, name, value)
         obj = context.active_object
         start, end = resolve_range(context, obj, self.range_mode, self.frame_start, self.frame_end)
-        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device,
-                              parse_params(self.params))
+        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params)
+        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params)
 
     def _prepare(self, context):
         obj = context.active_object

@@ -112,9 +112,11 @@ def main(argv=None):
         (f"read {n} frames of keys into a Motion", t_read, ""),
         (f"refine_object, butterworth, {n} frames (all steps)", t_refine, ""),
         (f"keyframe_insert per bone per frame, {m} frames", t_insert, "measured"),
-        (f"keyframe_insert, {n} frames (x{n / m:g} linear extrapolation)", t_insert * n / m, "lower bound: cost per key grows with the key count"),
+        (f"keyframe_insert, {n} frames (x{n / m:g} linear extrapolation)", t_insert * n / m,
+         "lower bound: cost per key grows with the key count"),
     ]
-    print(f"Blender {bpy.app.version_string}, best of {args.repeat}, {n} frames, 24 bones, 99 F-curves (96 quaternion + 3 location)")
+    print(f"Blender {bpy.app.version_string}, best of {args.repeat}, {n} frames, 24 bones, "
+          "99 F-curves (96 quaternion + 3 location)")
     print(f"{'step':62s} {'seconds':>9s}  note")
     for name, sec, note in rows:
         print(f"{name:62s} {sec:9.3f}  {note}")

@@ -38,13 +38,13 @@ def _rss_mb() -> float:
 
 
 def _untrained_hpr(folder):
-    """Point the registry at an hpr.pt with untrained weights (child process only)."""
-    from refine_core import refiners
+    """HPR-Net's refine with untrained weights (a checkpoint written to ``folder``)."""
     from refine_core.refiners import hpr
     from refine_core.refiners.common import save_checkpoint
 
-    save_checkpoint(Path(folder) / "hpr.pt", hpr.HPRNet(hpr.HPRConfig()), hpr.HPRConfig(), {"note": "untrained"})
-    refiners.WEIGHTS_DIR = hpr.WEIGHTS_DIR = Path(folder)
+    path = Path(folder) / "hpr.pt"
+    save_checkpoint(path, hpr.HPRNet(hpr.HPRConfig()), hpr.HPRConfig(), {"note": "untrained"})
+    return lambda motion, device: hpr.METHOD.refine(motion, device=device, weights=path)
 
 
 def measure(method: str, frames: int, device: str, untrained: bool) -> dict:
@@ -54,12 +54,11 @@ def measure(method: str, frames: int, device: str, untrained: bool) -> dict:
     from refine_core.synthetic import walking_motion
 
     tmp = tempfile.TemporaryDirectory()
-    if untrained:
-        _untrained_hpr(tmp.name)
+    run = _untrained_hpr(tmp.name) if untrained else (lambda motion, device: refine(motion, method, device=device))
     motion = walking_motion(frames, fps=30.0)
     before = _rss_mb()
     start = time.perf_counter()
-    out = refine(motion, method, device=device)
+    out = run(motion, device)
     seconds = time.perf_counter() - start
     assert out.num_frames == frames
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux

@@ -43,7 +43,8 @@ def measure(method: str, frames: int, device: str, threads: int) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     row = {"method": method, "frames": frames, "device": device, "seconds": round(seconds, 3),
-           "frames_per_s": round(frames / seconds), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+           "frames_per_s": round(frames / seconds),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     if device == "cuda":
         row["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     return row
@@ -67,7 +68,8 @@ def main():
 
     devices = [args.device] if args.device else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     threads = args.threads or torch.get_num_threads()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print("| method | device | frames | seconds | frames/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for method in args.methods or available_methods():

@@ -1,13 +1,13 @@
-"""Command line: ``python -m refine_core refine|info|eval|methods ...``.
+"""Command line: ``python -m refine_core refine|info|eval|bench|train|methods ...``.
 
-Exit codes: 0 done, 2 bad input or arguments (one line on stderr naming the
-file and the problem, no output file written), 1 internal error or
-interrupted (Ctrl-C, or SIGTERM as ``timeout``, systemd and CI send it: the
-same clean stop, no temporary file left). A reader that stops reading
-stdout (``info X --json | head -1``) is a normal end. Warnings of numpy,
-scipy and torch are not printed; InputWarnings (something about the input
-that changed what was written) are, as ``warning: ...`` lines after a
-successful run.
+Exit codes (refine_core.errors): 0 done, 2 bad input or arguments (one line
+on stderr naming the file and the problem, no output file written), 1
+internal error or interrupted (Ctrl-C, or SIGTERM as ``timeout``, systemd
+and CI send it: the same clean stop, no temporary file left). A reader that
+stops reading stdout (``info X --json | head -1``) is a normal end.
+Warnings of numpy, scipy and torch are not printed; InputWarnings
+(something about the input that changed what was written) are, as
+``warning: ...`` lines after a successful run.
 """
 import argparse
 import json
@@ -21,23 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInputError, InputWarning, Terminated
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _parse_params(pairs):
-    """``k=v`` strings -> dict with numbers parsed (method parameters)."""
-    params = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadInputError(f"--param {pair}", "expected key=value")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInputError, InputWarning, Terminated
 
 
 def _methods_table() -> str:
@@ -47,6 +31,9 @@ def _methods_table() -> str:
     for m in METHODS.values():
         state = "ready" if m.available else "no weights yet"
         lines.append(f"  {m.name:<12} {m.kind:<9} {state:<15} {m.description}")
+        if m.available:
+            params = ", ".join(f"{p.name}={p.default} ({p.allowed()})" for p in m.params())
+            lines.append(f"  {'':<12} {'':<9} {'':<15} --param {params}")
     return "methods:\n" + "\n".join(lines)
 
 
@@ -125,10 +112,11 @@ def cmd_refine(args):
     from .atomic import check_destination
     from .formats import read_motion, write_npz
     from .motion import check_fps
-    from .refiners import refine
+    from .refiners import check_request, refine
 
     if args.method in ("list", "help"):
         return cmd_methods(args)
+    check_request(args.method, args.blend, args.strength, args.device, args.param)  # before any file is read
     if args.fps is not None:
         check_fps(args.fps, f"--fps {args.fps:g}")
     src = Path(args.input)
@@ -140,7 +128,7 @@ def cmd_refine(args):
     motion = read_motion(src, track=args.track, fps=args.fps)
     refined = refine(
         motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
-        strength=args.strength, device=args.device, params=_parse_params(args.param),
+        strength=args.strength, device=args.device, params=args.param,
     )
     check_refined(refined, args.method, src)
     write_npz(refined, args.output)
@@ -161,6 +149,7 @@ def cmd_info(args):
     else:
         for key, value in info.items():
             _print(f"{key}: {value}")
+
     return EXIT_OK
 
 
@@ -204,10 +193,9 @@ def cmd_bench(args):
 
 
 def cmd_train(args):
-    from .train.loop import RECIPES, train_method
+    from .train.loop import declaration, train_method
 
-    if args.method not in RECIPES:
-        raise BadInputError(f"train {args.method}", f"no training recipe; trainable: {', '.join(RECIPES)}")
+    declaration(args.method)  # a clear error before any data is read
     clips = None
     if args.data:
         from .train.data import load_amass_folder, load_cmu
@@ -245,7 +233,8 @@ def add_refine_options(p: argparse.ArgumentParser):
     p.add_argument("--blend", type=int, default=0, help="frames cross-faded (slerp) inside each range edge")
     p.add_argument("--strength", type=float, default=1.0, help="0 keeps the input, 1 fully refined")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, e.g. cutoff_hz=4")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="method parameter, e.g. cutoff_hz=4 (repeatable; or one JSON object); see `methods`")
     p.add_argument("--fps", type=float, default=None, metavar="F",
                    help="the motion's frame rate, replacing the file's (files without one get 30); written into the output")
 

@@ -13,6 +13,13 @@ class BadInputError(Exception):
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
 
 
+# Exit codes of every command (CLI, batch, worker), in one place.
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: "internal error: ..."
+EXIT_BAD_INPUT = 2  # bad input or arguments: one line naming the file and the problem
+EXIT_SOME_FAILED = 3  # a batch in which some files failed (each reported with its reason)
+
+
 class InputWarning(UserWarning):
     """Something about the user's file that did not stop the work but changed
     what was written (``warnings.warn``; the CLI prints it as ``warning: ...``)."""

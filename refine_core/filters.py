@@ -16,17 +16,22 @@ and the end; it may raise to cancel (never caught here).
 import numpy as np
 from scipy import ndimage, signal
 
-from .errors import BadInputError
+from .params import Param
 from .rotations import continuous_signs, normalize_quat, slerp
 
 # Defaults for 30 fps video pose-estimator output (see docs/methods/classical.md).
-BUTTERWORTH_CUTOFF_HZ = 4.0
-GAUSSIAN_SIGMA_FRAMES = 1.5
-ONEEURO_MIN_CUTOFF = 1.0
-ONEEURO_BETA = 3.0
-SAVGOL_WINDOW = 11
-SAVGOL_POLYORDER = 2
-SLERP_STEP = 4
+# What each filter's parameters may be (refiners.check_request checks them
+# before any work); their defaults are the tuned values in weights/classical.json.
+FILTER_PARAMS = {
+    "butterworth": (Param("cutoff_hz", float, None, 0.01, 1000.0, "-3 dB point of one pass, Hz"),),
+    "gaussian": (Param("sigma_frames", float, None, 0.01, 100.0, "standard deviation, frames"),),
+    "oneeuro": (Param("min_cutoff", float, None, 0.001, 1000.0, "cutoff at rest, Hz"),
+                Param("beta", float, None, 0.0, 1000.0, "cutoff increase per unit of speed"),
+                Param("d_cutoff", float, 1.0, 0.001, 1000.0, "low-pass of the speed estimate, Hz")),
+    "savgol": (Param("window", int, None, 1, 999, "frames (odd; clipped to the motion)"),
+               Param("polyorder", int, None, 0, 10, "polynomial order (below the window)")),
+    "slerp": (Param("step", int, None, 1, 10_000, "frames between kept keys"),),
+}
 
 
 def _report(progress, fraction):
@@ -57,19 +62,13 @@ def _unchanged(motion, progress):
     return _result(motion, np.array(motion.rotations, dtype=np.float64), np.array(motion.trans, dtype=np.float64))
 
 
-def _check_positive(name, value):
-    if not np.isfinite(value) or value <= 0:
-        raise BadInputError(name, f"must be a positive number, got {value}")
-
-
-def refine_butterworth(motion, progress=None, cutoff_hz=BUTTERWORTH_CUTOFF_HZ):
+def refine_butterworth(motion, progress=None, *, cutoff_hz):
     """Zero-phase 4th-order Butterworth low-pass (forward-backward, so the
     effective response is the squared magnitude, 8th order, no lag).
 
     cutoff_hz: -3 dB point of the single pass, in Hz at ``motion.fps``; at or
     above Nyquist (fps / 2) the input is returned unchanged.
     """
-    _check_positive("cutoff_hz", cutoff_hz)
     if cutoff_hz >= motion.fps / 2:
         return _unchanged(motion, progress)
     sos = signal.butter(4, cutoff_hz, btype="low", fs=motion.fps, output="sos")
@@ -79,26 +78,22 @@ def refine_butterworth(motion, progress=None, cutoff_hz=BUTTERWORTH_CUTOFF_HZ):
     return _apply(motion, lambda x: signal.sosfiltfilt(sos, x, axis=0, padlen=padlen), progress)
 
 
-def refine_gaussian(motion, progress=None, sigma_frames=GAUSSIAN_SIGMA_FRAMES):
+def refine_gaussian(motion, progress=None, *, sigma_frames):
     """Gaussian smoothing over time, standard deviation ``sigma_frames`` frames.
 
     Edges use mode 'nearest' (hold the end value): for a trending signal
     (a turning root, a walk) its end bias is half that of 'mirror', which
     folds the trend back on itself; for a still end both are exact.
     """
-    _check_positive("sigma_frames", sigma_frames)
     return _apply(motion, lambda x: ndimage.gaussian_filter1d(x, sigma_frames, axis=0, mode="nearest"), progress)
 
 
-def refine_savgol(motion, progress=None, window=SAVGOL_WINDOW, polyorder=SAVGOL_POLYORDER):
+def refine_savgol(motion, progress=None, *, window, polyorder):
     """Savitzky-Golay smoothing: a least-squares polynomial of ``polyorder``
     fitted over ``window`` frames (odd). Keeps peaks better than a Gaussian of
     the same width. The window is clipped to the motion length and kept odd;
     polyorder is lowered below the window if needed (a 3-frame motion gets a
     window of 3). Edges: mode 'interp' (the polynomial of the last window)."""
-    window, polyorder = int(window), int(polyorder)
-    if window < 1 or polyorder < 0:
-        raise BadInputError(f"window {window}, polyorder {polyorder}", "window must be >= 1 and polyorder >= 0")
     n = motion.num_frames
     window = min(window, n)
     window -= 1 - window % 2  # odd
@@ -138,7 +133,7 @@ def oneeuro_filter(x, rate, min_cutoff, beta, d_cutoff=1.0):
     return out
 
 
-def refine_oneeuro(motion, progress=None, min_cutoff=ONEEURO_MIN_CUTOFF, beta=ONEEURO_BETA, d_cutoff=1.0):
+def refine_oneeuro(motion, progress=None, *, min_cutoff, beta, d_cutoff=1.0):
     """One Euro filter: a first-order low-pass whose cutoff rises with speed,
     so slow motion is smoothed hard and fast motion follows with little lag.
 
@@ -147,11 +142,6 @@ def refine_oneeuro(motion, progress=None, min_cutoff=ONEEURO_MIN_CUTOFF, beta=ON
     d_cutoff (Hz): low-pass on the speed estimate. Causal as published: it lags
     the input (about 1 / (2 pi cutoff) s), unlike the zero-phase filters.
     """
-    for name, value in (("min_cutoff", min_cutoff), ("d_cutoff", d_cutoff)):
-        _check_positive(name, value)
-    if not np.isfinite(beta) or beta < 0:
-        raise BadInputError("beta", f"must be 0 or more, got {beta}")
-
     def track_filter(x):
         groups = x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 3 else x[:, None, :]
         return oneeuro_filter(groups, motion.fps, min_cutoff, beta, d_cutoff).reshape(x.shape)
@@ -159,14 +149,11 @@ def refine_oneeuro(motion, progress=None, min_cutoff=ONEEURO_MIN_CUTOFF, beta=ON
     return _apply(motion, track_filter, progress)
 
 
-def refine_slerp(motion, progress=None, step=SLERP_STEP):
+def refine_slerp(motion, progress=None, *, step):
     """Keyframe reduction: keep every ``step``-th frame (and the last) as a key
     and fill between by slerp for rotations and linear interpolation for the
     translation (piecewise linear in both, so they stay in step). Removes
     noise between keys; the keys keep theirs."""
-    step = int(step)
-    if step < 1:
-        raise BadInputError(f"step {step}", "step must be 1 or more frames")
     _report(progress, 0.0)
     n = motion.num_frames
     keys = np.unique(np.append(np.arange(0, n, step), n - 1))

@@ -1,4 +1,4 @@
-"""``Motion``: the one currency of the core (DESIGN.md section 1)."""
+"""``Motion``: the one currency of the core (docs/architecture.md, "Data flow")."""
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -107,10 +107,9 @@ class Motion:
         return replace(self, rotations=self.rotations[start:stop], trans=self.trans[start:stop], keypoints_2d=kp)
 
     def validate(self, source=None, min_frames: int = 1) -> "Motion":
-        """Check shapes and values; raise BadInputError naming ``source``.
-
-        Also normalises the quaternions (estimators write slightly non-unit
-        ones); zero or non-finite quaternions are errors.
+        """A checked copy: shapes and values checked (BadInputError naming ``source``),
+        quaternions normalised (estimators write slightly non-unit ones; zero or
+        non-finite ones are errors), float64 arrays. ``self`` is not changed.
         """
         rot = np.asarray(self.rotations)
         trans = np.asarray(self.trans)
@@ -138,10 +137,7 @@ class Motion:
         # Scale by the largest component first: lengths near the float limit overflow.
         scaled = rot[off] / np.abs(rot[off]).max(axis=-1, keepdims=True)
         rot[off] = scaled / np.linalg.norm(scaled, axis=-1, keepdims=True)
-        self.rotations = rot
-        self.trans = trans.astype(np.float64)
-        self.fps = float(fps)
-        return self
+        return replace(self, rotations=rot, trans=trans.astype(np.float64), fps=float(fps))
 
 
 def resample(motion: Motion, fps: float) -> Motion:

@@ -39,21 +39,35 @@ def quat_to_matrix(quat):
     return Rotation.from_quat(flat).as_matrix().reshape(lead + (3, 3))
 
 
+def quat_multiply(*quats):
+    """Product, left to right, of (..., 4) xyzw quaternions (shapes broadcast):
+    the rotation that applies the last one first."""
+    arrays = np.broadcast_arrays(*(np.asarray(q, dtype=np.float64) for q in quats))
+    product = Rotation.from_quat(arrays[0].reshape(-1, 4))
+    for q in arrays[1:]:
+        product = product * Rotation.from_quat(q.reshape(-1, 4))
+    return product.as_quat().reshape(arrays[0].shape)
+
+
+def quat_inverse(quat):
+    """(..., 4) xyzw -> the inverse rotations (unit quaternions)."""
+    flat, lead = _flat(quat, (4,))
+    return Rotation.from_quat(flat).inv().as_quat().reshape(lead + (4,))
+
+
+# The project's one 6D layout (Zhou et al.): the first two matrix columns,
+# concatenated, (..., 6) = [c0, c1]; rotations_torch has the torch twins.
 def rot6d_to_matrix(rot6d):
-    """(..., 6) 6D rotations (Zhou et al.: the first two matrix columns) -> (..., 3, 3).
-
-    Gram-Schmidt on the two columns, as roma's ``special_gramschmidt``.
-    """
+    """(..., 6) 6D rotations -> (..., 3, 3), Gram-Schmidt on the two columns (roma's)."""
     import torch
-    import roma
 
-    r = torch.as_tensor(np.asarray(rot6d, dtype=np.float64))
-    m = roma.special_gramschmidt(r.reshape(r.shape[:-1] + (2, 3)).transpose(-1, -2))
-    return m.numpy()
+    from .rotations_torch import rot6d_to_matrix as torch_rot6d_to_matrix
+
+    return torch_rot6d_to_matrix(torch.as_tensor(np.asarray(rot6d, dtype=np.float64))).numpy()
 
 
 def matrix_to_rot6d(mat):
-    """(..., 3, 3) -> (..., 6): the first two columns, column-major as in Zhou et al."""
+    """(..., 3, 3) -> (..., 6): the first two columns."""
     mat = np.asarray(mat, dtype=np.float64)
     return np.concatenate([mat[..., :, 0], mat[..., :, 1]], axis=-1)
 

@@ -11,7 +11,7 @@ import pytest
 from refine_core import BadInputError
 from refine_core.formats import read_motion, write_npz
 from refine_core.metrics import accel
-from refine_core.rotations import axis_angle_to_quat, quat_to_matrix, matrix_to_quat
+from refine_core.rotations import axis_angle_to_quat, matrix_to_quat, quat_angle_between, quat_to_matrix
 from refine_core.synthetic import walking_motion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,9 @@ def test_info_describes_the_file(files):
     (["--method", "butterworth", "--start", 50, "--end", 10], "frame range 50..10 is reversed"),
     (["--method", "butterworth", "--fps", 1e10], "--fps 1e+10: frame rate 1e+10 fps is above the 1000 fps"),
     (["--method", "butterworth", "--fps", 0], "--fps 0: frame rate must be a positive number"),
-    (["--method", "butterworth", "--start", 10, "--end", 11], "fewer than 3 frames"),
+    (["--method", "gaussian", "--param", "sigma_frames=1e6"], "gaussian: sigma_frames must be a number from 0.01 to 100"),
+    (["--method", "hpr", "--param", "batch=-1"], "hpr: batch must be an integer from 1 to 1000000"),
+    (["--method", "butterworth", "--param", "cutof_hz=3"], "butterworth has no parameter 'cutof_hz'"),
     (["--method", "butterworth", "--param", "cutoff_hz"], "key=value"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_no_output(files, args, needle):
@@ -125,3 +127,21 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     r = run_cli("refine", bad, "-o", tmp_path / "o.npz", "--method", "gaussian")
     assert r.returncode == 2 and "vibe_output.pkl" in r.stderr
     assert not marker.exists() and not (tmp_path / "o.npz").exists()
+
+
+def test_one_frame_range_fixes_a_spike_and_changes_that_row_only(tmp_path):
+    """`refine --start F --end F`: the most common cleanup, one bad frame."""
+    from scipy.spatial.transform import Rotation
+
+    clean = walking_motion(200, seed=4)
+    spiked = clean.replace(rotations=clean.rotations.copy())
+    spiked.rotations[90, 5] = (Rotation.from_quat(clean.rotations[90, 5]) * Rotation.from_rotvec([0.0, 0.0, 0.8])).as_quat()
+    write_npz(spiked, tmp_path / "spiked.npz")
+    r = run_cli("refine", tmp_path / "spiked.npz", "-o", tmp_path / "out.npz", "--method", "hpr", "--start", 90, "--end", 90)
+    assert r.returncode == 0, r.stderr
+    before, after = read_motion(tmp_path / "spiked.npz"), read_motion(tmp_path / "out.npz")
+    rows = np.flatnonzero(~np.all(np.isclose(after.rotations, before.rotations, atol=0, rtol=0), axis=(1, 2)))
+    assert list(rows) == [90]
+    err_before = quat_angle_between(before.rotations[90, 5], clean.rotations[90, 5])
+    err_after = quat_angle_between(after.rotations[90, 5], clean.rotations[90, 5])
+    assert err_after < 0.5 * err_before

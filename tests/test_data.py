@@ -183,7 +183,7 @@ def test_load_cmu_cache_round_trip(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("cmu_val_30fps_*.npz"))) == 1
     again = data.load_cmu(sub.parent, fps=30, split="val")
     assert [m.meta["source"] for m in again] == [m.meta["source"] for m in first]
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=False):
         np.testing.assert_array_equal(a.rotations, b.rotations)
         np.testing.assert_array_equal(a.trans, b.trans)
         assert a.fps == b.fps == 30.0

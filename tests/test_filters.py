@@ -5,6 +5,8 @@ Gaussian rotation jitter of 3 degrees per axis on every joint, 1 cm root
 jitter). ``python tests/test_filters.py`` prints the numbers quoted in
 docs/methods/classical.md.
 """
+import functools
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -12,17 +14,13 @@ from scipy.spatial.transform import Rotation
 from refine_core import filters
 from refine_core.metrics import accel, accel_error, evaluate
 from refine_core.motion import Motion
-from refine_core.refiners import Cancelled, refine
+from refine_core.refiners import METHODS, Cancelled, refine
 from refine_core.rotations import quat_angle_between
 from refine_core.synthetic import walking_motion
 
-FILTERS = {
-    "butterworth": filters.refine_butterworth,
-    "gaussian": filters.refine_gaussian,
-    "oneeuro": filters.refine_oneeuro,
-    "savgol": filters.refine_savgol,
-    "slerp": filters.refine_slerp,
-}
+# Each filter with its default (tuned) parameters, as the registry runs it.
+FILTERS = {name: functools.partial(getattr(filters, f"refine_{name}"), **METHODS[name].defaults)
+           for name in ("butterworth", "gaussian", "oneeuro", "savgol", "slerp")}
 
 
 def noisy_copy(motion, degrees=3.0, root_m=0.01, seed=0):
@@ -60,7 +58,9 @@ def test_filter_lowers_accel_and_accel_error(name, clean, noisy, noisy_joints):
     assert accel(joints) < 0.5 * accel(noisy_joints)
     np.testing.assert_allclose(np.linalg.norm(out.rotations, axis=-1), 1.0, atol=1e-12)
     # Root translation is filtered too (the joint metrics are pelvis-aligned).
-    root_accel = lambda trans: np.linalg.norm(np.diff(trans, n=2, axis=0), axis=1).mean()
+    def root_accel(trans):
+        return np.linalg.norm(np.diff(trans, n=2, axis=0), axis=1).mean()
+
     assert root_accel(out.trans) < 0.5 * root_accel(noisy.trans)
 
 
@@ -131,7 +131,7 @@ def test_oneeuro_is_causal():
     motion = _sine_motion()
     changed = motion.replace(trans=motion.trans.copy())
     changed.trans[50:] += 0.2
-    a, b = filters.refine_oneeuro(motion), filters.refine_oneeuro(changed)
+    a, b = FILTERS["oneeuro"](motion), FILTERS["oneeuro"](changed)
     assert np.array_equal(a.trans[:50], b.trans[:50])
     assert not np.array_equal(a.trans[50:], b.trans[50:])
 
@@ -177,7 +177,8 @@ def _print_table(degrees, root_m):
     print("| method | MPJPE mm | PA-MPJPE mm | accel error mm/f^2 | accel mm/f^2 | jitter m/s^3 | time ms |")
     print("|---|---|---|---|---|---|---|")
     for name, r, secs in table(degrees, root_m):
-        print(f"| {name} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.1f} | {r['accel']:.1f} | {r['jitter']:.0f} | {1000 * secs:.0f} |")
+        print(f"| {name} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.1f} | {r['accel']:.1f} "
+              f"| {r['jitter']:.0f} | {1000 * secs:.0f} |")
 
 
 if __name__ == "__main__":

@@ -97,15 +97,15 @@ for method in methods:
     results[method] = dict(obj["motion_refine_metrics"])
 graph = bpy.data.images["Refine accel graph"]
 print("RESULT " + json.dumps({
-    "enabled": "%s" in bpy.context.preferences.addons,
+    "enabled": "@EXT_ID@" in bpy.context.preferences.addons,
     "ops_file": ops_module.__file__,
     "core_file": sys.modules[ops_module.__package__.rpartition(".")[0] + ".refine_core"].__file__,
     "top_level_refine_core": "refine_core" in sys.modules,
     "graph_file": ops_module.review.graph_path(obj.name),
-    "user_dir": bpy.utils.extension_path_user("%s"),
+    "user_dir": bpy.utils.extension_path_user("@EXT_ID@"),
     "metrics": results,
 }))
-""" % (EXT_ID, EXT_ID)
+""".replace("@EXT_ID@", EXT_ID)
 
 
 @pytest.fixture(scope="module")

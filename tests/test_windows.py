@@ -1,8 +1,12 @@
-"""refine_core.windows: overlapping windows merged back, every frame once."""
+"""refine_core.windows: the drivers cover every frame once and anchor windows at absolute frames."""
 import pytest
 import torch
 
-from refine_core.windows import refine_overlapping
+from refine_core.windows import CentredWindows, OverlappingWindows, ValidConvolution
+
+
+def refine_overlapping(fn, x, length, stride, batch=64, offset=0):
+    return OverlappingWindows(length, stride).run(fn, x, offset, batch=batch)
 
 
 @pytest.mark.parametrize("frames", [5, 64, 65, 100, 257])
@@ -26,7 +30,9 @@ def test_overlap_is_blended_not_cut():
 
 def test_batches_do_not_change_the_result():
     x = torch.randn(300, 3)
-    fn = lambda w: w.cumsum(1) / 10  # depends on the whole window
+    def fn(w):  # depends on the whole window
+        return w.cumsum(1) / 10
+
     assert torch.allclose(refine_overlapping(fn, x, 64, 32, batch=1), refine_overlapping(fn, x, 64, 32, batch=64))
 
 
@@ -39,3 +45,20 @@ def test_low_pass_of_a_long_motion_has_no_seams():
     x = torch.randn(2, 2 * LOW_PASS_SPAN + 123, 5, dtype=torch.float64)
     expected = gaussian_filter1d(x.numpy(), 2.0, axis=1, mode="nearest", truncate=3.0)
     assert torch.allclose(low_pass(x, 2.0), torch.from_numpy(expected), atol=1e-6)  # float32 weights
+
+
+@pytest.mark.parametrize("driver, fn", [
+    (OverlappingWindows(16, 6, extra=2), lambda w: w.cumsum(1) / 10),
+    (CentredWindows(9), lambda w: w.cumsum(1)[:, -1] / 10),
+    (ValidConvolution(5), lambda w: w.unfold(1, 11, 1).sum(-1) / 10),
+])
+@pytest.mark.parametrize("lo, hi", [(0, 60), (23, 100), (37, 140), (80, 140)])
+def test_a_slice_with_context_gives_the_whole_result(driver, fn, lo, hi):
+    """Windows are anchored at absolute frames: a slice's inner frames (its
+    driver's context away from a cut end) are what the whole motion gives."""
+    x = torch.randn(140, 3, dtype=torch.float64)
+    whole = driver.run(fn, x)
+    part = driver.run(fn, x[lo:hi], offset=lo)
+    inner_lo = lo + (driver.context if lo > 0 else 0)
+    inner_hi = hi - (driver.context if hi < len(x) else 0)
+    assert torch.allclose(part[inner_lo - lo:inner_hi - lo], whole[inner_lo:inner_hi], atol=1e-12)

@@ -10,6 +10,7 @@ on the validation split with vibe_like noise (seed 0):
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,9 @@ from scipy.optimize import nnls
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from refine_core.bench import corrupted_clips, score  # noqa: E402
+from refine_core.refiners import hpr  # noqa: E402
 from refine_core.refiners.common import load_model, motion_tensors, tensors_to_motion  # noqa: E402
 from refine_core.refiners.hpr import HPRConfig, HPRNet, joint_groups, refine_windows  # noqa: E402
-from dataclasses import replace  # noqa: E402
-
 from refine_core.train import loop  # noqa: E402
 from refine_core.train.data import load_cmu  # noqa: E402
 
@@ -86,16 +86,16 @@ def main():
     train_clips = load_cmu(split="train")
     triples = corrupted_clips(load_cmu(split="val"), "vibe_like", 0)
     results = {"steps": args.steps, "noisy input": score(triples)}
-    base = loop.RECIPES["hpr"]
+    base = hpr.METHOD.recipe
     for name, (overrides, loss) in VARIANTS.items():
         window = (lambda c: c.chunk + 2) if loss == "smooth_joint_loss" else (lambda c: c.chunk)
-        loop.RECIPES["hpr"] = replace(base, loss=loss, window=window, train=replace(base.train, threads=1))
+        recipe = replace(base, loss=getattr(hpr, loss), window=window, train={**base.train, "threads": 1})
         path = Path("runs") / f"hpr_ablation_{len(results)}.pt"
-        loop.train_method("hpr", out=path, clips=train_clips, steps=args.steps, model_overrides=overrides, log=lambda m: None)
+        loop.train_method("hpr", out=path, clips=train_clips, steps=args.steps, model_overrides=overrides,
+                          recipe=recipe, log=lambda m: None)
         results[name] = evaluate(path, triples)
         print(name, {k: round(v, 2) for k, v in results[name].items()}, flush=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
-    loop.RECIPES["hpr"] = base
     return 0
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "addon"), str(ROOT / "tests"), str(ROOT / "tests" / "addon")]
 
+import _bootstrap  # noqa: E402
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from mathutils import Vector  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-import _bootstrap  # noqa: E402
 from blender_helpers import write_interchange  # noqa: E402
 from smpl_fixtures import write_synthetic_smpl_model  # noqa: E402
 

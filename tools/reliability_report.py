@@ -53,22 +53,39 @@ FAULTS = """
 | Cancel while the worker prints nothing | the worker is killed; keys unchanged | tests/addon/test_external_worker.py::test_cancel_kills_a_quiet_worker |
 | Export to a read-only or missing folder | error report naming the file; no file written | tests/addon/test_reliability_addon.py::test_export_to_unwritable_place_reports_and_writes_nothing |
 
-## Faults (command line, outputs)
-
-| Fault | What happens | Test |
-|---|---|---|
-| SIGTERM (`timeout`, systemd, CI) while the output is being written | exit 1, `interrupted (signal SIGTERM); nothing was written`; the previous output intact; no temporary file | tests/test_outputs.py::test_sigterm_during_the_write_stops_cleanly |
-| SIGKILL while the output is being written | the temporary file stays (nothing can run); the next write to the same output removes it | tests/test_outputs.py::test_sigkill_leaves_a_temp_that_the_next_write_removes |
-| A temporary file of a live concurrent writer, or of another machine's writer less than a day old | kept (only writers that are gone lose theirs) | tests/test_outputs.py::test_only_dead_writers_temps_are_removed, tests/test_outputs.py::test_another_machines_temp_goes_only_when_a_day_old |
-| The file size limit reached mid-write (EFBIG, as a full disk) | exit 2, `OUT: cannot write the file (File too large)`; no temporary file | tests/test_outputs.py::test_a_full_file_size_limit_is_one_line_and_no_temp |
-| Exception, Ctrl-C or SystemExit inside `atomic_write` | the destination unchanged; no temporary file | tests/test_outputs.py::test_atomic_write_cleans_up_after_any_exit |
-| stdout closed by its reader (`info X --json \\| head -1`) | exit 0, nothing on stderr; `refine` still writes its output | tests/test_outputs.py::test_closed_stdout_is_a_normal_end |
-| A FIFO, socket, folder or symbolic link at the output path (`write_npz`, so also the add-on's export) | refused with one line, left as it was; a link's target untouched | tests/test_outputs.py::test_nothing_but_a_regular_file_is_replaced |
-
 Memory on long motions: learned refiners process windows in chunks
 (`refine_core/windows.py`); `benchmarks/bench_memory.py` measures the peak
 memory of refining a 100,000-frame motion.
 """
+
+
+_OUT = "tests/test_outputs.py::"
+CLI_FAULTS = [  # (fault, what happens, test)
+    ("SIGTERM (`timeout`, systemd, CI) while the output is being written",
+     "exit 1, `interrupted (signal SIGTERM); nothing was written`; the previous output intact; no temporary file",
+     _OUT + "test_sigterm_during_the_write_stops_cleanly"),
+    ("SIGKILL while the output is being written",
+     "the temporary file stays (nothing can run); the next write to the same output removes it",
+     _OUT + "test_sigkill_leaves_a_temp_that_the_next_write_removes"),
+    ("A temporary file of a live concurrent writer, or of another machine's writer less than a day old",
+     "kept (only writers that are gone lose theirs)",
+     f"{_OUT}test_only_dead_writers_temps_are_removed, {_OUT}test_another_machines_temp_goes_only_when_a_day_old"),
+    ("The file size limit reached mid-write (EFBIG, as a full disk)",
+     "exit 2, `OUT: cannot write the file (File too large)`; no temporary file",
+     _OUT + "test_a_full_file_size_limit_is_one_line_and_no_temp"),
+    ("Exception, Ctrl-C or SystemExit inside `atomic_write`", "the destination unchanged; no temporary file",
+     _OUT + "test_atomic_write_cleans_up_after_any_exit"),
+    ("stdout closed by its reader (`info X --json \\| head -1`)",
+     "exit 0, nothing on stderr; `refine` still writes its output", _OUT + "test_closed_stdout_is_a_normal_end"),
+    ("A FIFO, socket, folder or symbolic link at the output path (`write_npz`, so also the add-on's export)",
+     "refused with one line, left as it was; a link's target untouched",
+     _OUT + "test_nothing_but_a_regular_file_is_replaced"),
+]
+
+
+def cli_faults() -> str:
+    rows = [f"| {fault} | {what} | {test} |" for fault, what, test in CLI_FAULTS]
+    return "\n## Faults (command line, outputs)\n\n| Fault | What happens | Test |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
 def _short(text, case_folder):
@@ -108,7 +125,7 @@ def main(argv=None):
     summary = (f"{len(bi.CASES)} inputs; {sum(c.stage != 'ok' for c in bi.CASES)} bad, "
                f"{sum(c.stage == 'ok' for c in bi.CASES)} borderline accepted; "
                f"{len(bi.CASES) - len(failures)} behaved as expected.\n\n")
-    Path(args.out).write_text(HEADER + "## Inputs tried (CLI)\n\n" + summary + "\n".join(table) + "\n" + FAULTS)
+    Path(args.out).write_text(HEADER + "## Inputs tried (CLI)\n\n" + summary + "\n".join(table) + "\n" + FAULTS + cli_faults())
     print(f"wrote {args.out}", file=sys.stderr)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)

@@ -1,23 +1,34 @@
 """The refiner registry and the one entry point, ``refine``.
 
 Every method, learned or classical, refines a whole ``Motion`` and returns a
-new one of the same length. ``refine`` adds what all of them share: the frame
-range (outside it the output is the input, bit for bit), the slerp blend at
-the range edges, strength, device choice and progress/cancel callbacks.
+new one of the same length. ``refine`` adds what all of them share: the
+request checked once (method, range, blend, strength, device, parameters),
+the frame range (outside it the output is the input, bit for bit) with the
+method's context around it, the slerp blend at the range edges, strength and
+progress/cancel callbacks.
+
+Learned methods are found, not listed: every module here that declares a
+module-level ``DESCRIPTION`` string is one (its ``METHOD`` declaration is read
+only when the method runs), so the registry imports without torch and a new
+method is one new module, its weights, a test and a docs row.
 """
+import ast
 import importlib
 import json
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
 from ..errors import BadInputError
 from ..motion import MIN_FRAMES_TO_REFINE, Motion
+from ..params import check_params, parse_params
+from ..resources import TUNED_FILTERS_PATH, WEIGHTS_DIR, weights_path
 from ..rotations import slerp
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+__all__ = ["METHODS", "Cancelled", "Method", "RefineRequest", "available_methods", "check_frame_range",
+           "check_request", "get_method", "refine", "resolve_device", "WEIGHTS_DIR"]
 
 
 class Cancelled(Exception):
@@ -26,64 +37,93 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class Method:
-    """One refinement method.
-
-    ``module``: relative module under refine_core whose ``refine(motion,
-    device=..., progress=..., **params)`` runs the method on a whole motion.
-    ``context``: frames of context a ranged refinement feeds on each side.
-    """
+    """One refinement method: ``module`` under refine_core, learned or classical."""
 
     name: str
     kind: str  # "learned" or "classical"
     description: str
     module: str
-    context: int = 64
-    defaults: dict = field(default_factory=dict)
 
     @property
-    def weights_path(self) -> Optional[Path]:
-        return WEIGHTS_DIR / f"{self.name}.pt" if self.kind == "learned" else None
+    def weights_path(self) -> Path | None:
+        return weights_path(self.name) if self.kind == "learned" else None
 
     @property
     def available(self) -> bool:
         return self.kind == "classical" or self.weights_path.is_file()
 
-    def load(self):
-        """The method's ``refine`` function (imports torch only for learned methods)."""
+    def _module(self):
+        return importlib.import_module(f"..{self.module}", __name__)
+
+    def declaration(self):
+        """A learned method's ``LearnedMethod`` (imports torch)."""
+        return self._module().METHOD
+
+    def params(self) -> tuple:
+        """The parameters ``--param`` may set, with their defaults."""
+        if self.kind == "learned":
+            return self.declaration().inference
+        from ..filters import FILTER_PARAMS
+
+        tuned = _tuned_defaults().get(self.name, {})
+        return tuple(p.with_default(tuned[p.name]) if p.name in tuned else p for p in FILTER_PARAMS[self.name])
+
+    @property
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params()}
+
+    def check_available(self):
         if not self.available:
             raise BadInputError(
                 f"--method {self.name}",
                 f"learned method '{self.name}' has no trained weights yet ({self.weights_path} is missing); "
                 f"available now: {', '.join(available_methods())}",
             )
-        module = importlib.import_module(f"..{self.module}", __name__)
-        return getattr(module, f"refine_{self.name}" if self.kind == "classical" else "refine")
+
+    def load(self) -> Callable:
+        """The method's ``refine(motion, progress=..., **params)`` (learned: also ``device``, ``offset``)."""
+        self.check_available()
+        if self.kind == "learned":
+            return self.declaration().refine
+        return getattr(self._module(), f"refine_{self.name}")
+
+    def context(self, params: dict, device: str = "cpu") -> int | None:
+        """Frames each side of a range the method reads: a learned method's driver
+        reach; None for filters, which see the whole motion (they are cheap, and
+        IIR and causal filters depend on every earlier frame)."""
+        return self.declaration().context(params, device) if self.kind == "learned" else None
 
 
 def _tuned_defaults() -> dict:
-    """Classical filter parameters tuned on the training split (train/tune_classical.py)."""
-    path = WEIGHTS_DIR / "classical.json"
-    if not path.is_file():
+    """Classical filter parameters tuned on the training split (train/tune_classical.py):
+    the one place their defaults live."""
+    if not TUNED_FILTERS_PATH.is_file():
         return {}
-    return {name: entry["params"] for name, entry in json.loads(path.read_text())["methods"].items()}
+    return {name: entry["params"] for name, entry in json.loads(TUNED_FILTERS_PATH.read_text())["methods"].items()}
 
 
-_TUNED = _tuned_defaults()
+def _learned_methods() -> list:
+    """Modules of this package that declare a ``DESCRIPTION`` (read without importing them)."""
+    found = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["DESCRIPTION"]
+                    and isinstance(node.value, ast.Constant)):
+                found.append(Method(path.stem, "learned", node.value.value, f"refiners.{path.stem}"))
+    return found
 
+
+LEARNED_ORDER = ("hpr", "diffusion", "ugcn", "tcn", "tar")  # the papers' order in the docs; new ones follow
+CLASSICAL = (
+    Method("butterworth", "classical", "Zero-phase 4th-order Butterworth low-pass (cutoff in Hz)", "filters"),
+    Method("gaussian", "classical", "Gaussian smoothing over time (sigma in frames)", "filters"),
+    Method("oneeuro", "classical", "One Euro filter: speed-adaptive low-pass (Casiez et al. 2012)", "filters"),
+    Method("savgol", "classical", "Savitzky-Golay polynomial smoothing (window, order)", "filters"),
+    Method("slerp", "classical", "Spherical interpolation between keyframes every N frames", "filters"),
+)
 METHODS = {
-    m.name: replace(m, defaults=_TUNED.get(m.name, {})) if m.kind == "classical" else m
-    for m in (
-        Method("hpr", "learned", "HPR-Net: attention weights over a 17-frame window average unit quaternions", "refiners.hpr"),
-        Method("diffusion", "learned", "D3PRefiner: diffusion denoiser started at the noisy motion, 2 DDIM steps", "refiners.diffusion"),
-        Method("ugcn", "learned", "UGCN: U-shaped spatio-temporal graph network trained with a motion loss", "refiners.ugcn"),
-        Method("tcn", "learned", "Dilated temporal ConvNet (243-frame receptive field) trained with noise augmentation", "refiners.tcn"),
-        Method("tar", "learned", "TAR: temporal transformer plus per-joint GRU refinement iterations", "refiners.tar"),
-        Method("butterworth", "classical", "Zero-phase 4th-order Butterworth low-pass (cutoff in Hz)", "filters"),
-        Method("gaussian", "classical", "Gaussian smoothing over time (sigma in frames)", "filters"),
-        Method("oneeuro", "classical", "One Euro filter: speed-adaptive low-pass (Casiez et al. 2012)", "filters"),
-        Method("savgol", "classical", "Savitzky-Golay polynomial smoothing (window, order)", "filters"),
-        Method("slerp", "classical", "Spherical interpolation between keyframes every N frames", "filters"),
-    )
+    m.name: m
+    for m in sorted(_learned_methods(), key=lambda m: (LEARNED_ORDER + (m.name,)).index(m.name)) + list(CLASSICAL)
 }
 
 
@@ -113,6 +153,34 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
+@dataclass(frozen=True)
+class RefineRequest:
+    """A refinement request, checked: what does not depend on the motion."""
+
+    method: Method
+    blend: int
+    strength: float
+    device: str
+    params: dict  # every parameter of the method, given or default
+
+
+def check_request(method: str, blend: int = 0, strength: float = 1.0, device: str = "auto",
+                  params=None) -> RefineRequest:
+    """Validate a request once, before any file is read (CLI, batch and panel call this).
+
+    ``params``: a dict, ``k=v`` strings or a JSON object (``params.parse_params``)."""
+    spec = get_method(method)
+    spec.check_available()
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 <= strength <= 1.0:
+        raise BadInputError(f"strength {strength}", "strength must be a number between 0 and 1")
+    if isinstance(blend, bool) or not isinstance(blend, int | np.integer) or blend < 0:
+        raise BadInputError(f"--blend {blend}", "blend must be a whole number of frames, 0 or more")
+    if device not in ("auto", "cpu", "cuda"):
+        raise BadInputError(f"--device {device}", "device must be auto, cpu or cuda")
+    checked = check_params(spec.name, spec.params(), parse_params(params))
+    return RefineRequest(spec, int(blend), float(strength), device, checked)
+
+
 def blend_weights(length: int, blend: int) -> np.ndarray:
     """(length,) weight of the refined motion: ramps 1/(N+1) .. N/(N+1) over the
     first and last ``blend`` frames of the range, 1 in between."""
@@ -125,8 +193,10 @@ def blend_weights(length: int, blend: int) -> np.ndarray:
     return w
 
 
-def check_frame_range(motion: Motion, frame_range, source=None):
-    """Validate an inclusive (start, end) range of 0-based rows; None = all frames."""
+def check_frame_range(motion: Motion, frame_range, source=None) -> tuple:
+    """Validate an inclusive (start, end) range of 0-based rows; None = all frames.
+
+    A range may be a single frame: the method sees the frames around it."""
     last = motion.num_frames - 1
     start, end = (0, last) if frame_range is None else frame_range
     start = 0 if start is None else int(start)
@@ -135,8 +205,6 @@ def check_frame_range(motion: Motion, frame_range, source=None):
         raise BadInputError(source, f"frame range {start}..{end} is reversed: the start frame comes after the end frame")
     if not 0 <= start <= end <= last:
         raise BadInputError(source, f"frame range {start}..{end} is outside the motion's frames 0..{last}")
-    if end - start + 1 < MIN_FRAMES_TO_REFINE:
-        raise BadInputError(source, f"frame range {start}..{end} has fewer than {MIN_FRAMES_TO_REFINE} frames to refine")
     return start, end
 
 
@@ -147,38 +215,38 @@ def refine(
     blend: int = 0,
     strength: float = 1.0,
     device: str = "auto",
-    params: Optional[dict] = None,
-    progress: Optional[Callable[[float], None]] = None,
+    params=None,
+    progress: Callable[[float], None] | None = None,
 ) -> Motion:
-    """Refine ``motion`` with ``method`` over the inclusive ``frame_range``.
+    """Refine ``motion`` with ``method`` over the inclusive ``frame_range``; ``motion`` is not changed.
 
-    Frames outside the range are copied bit for bit. The method sees up to
-    ``Method.context`` frames on each side of the range, so the range edges are
-    refined with real neighbours rather than padding. Inside the range the
-    result is slerped towards the input over ``blend`` frames at each edge and
-    scaled by ``strength`` (0: input, 1: fully refined). ``progress(fraction)``
-    is called as work proceeds; it may raise ``Cancelled``.
+    Frames outside the range are copied bit for bit. The method sees its
+    context on each side of the range (learned: the reach of its windows;
+    filters: the whole motion), so a ranged refinement equals the
+    whole-motion one inside the range. Inside the range the result
+    is slerped towards the input over ``blend`` frames at each edge and scaled
+    by ``strength`` (0: input, 1: fully refined). ``progress(fraction)`` is
+    called as work proceeds; it may raise ``Cancelled``.
     """
-    spec = get_method(method)
+    request = check_request(method, blend, strength, device, params)
+    spec = request.method
     source = motion.meta.get("source")
-    motion.validate(source, min_frames=MIN_FRAMES_TO_REFINE)
+    motion = motion.validate(source, min_frames=MIN_FRAMES_TO_REFINE)
     start, end = check_frame_range(motion, frame_range, source)
-    if not 0.0 <= strength <= 1.0:
-        raise BadInputError(f"strength {strength}", "strength must be between 0 and 1")
-    if blend < 0:
-        raise BadInputError(f"--blend {blend}", "blend must be 0 or more frames")
     run = spec.load()
-    kwargs = dict(spec.defaults, **(params or {}))
+    kwargs = dict(request.params)
+    lo, hi = 0, motion.num_frames
     if spec.kind == "learned":
-        kwargs["device"] = resolve_device(device)
-    lo = max(0, start - spec.context)
-    hi = min(motion.num_frames, end + 1 + spec.context)
+        kwargs["device"] = resolve_device(request.device)
+        context = spec.context(request.params, kwargs["device"])
+        lo, hi = max(0, start - context), min(motion.num_frames, end + 1 + context)
+        kwargs["offset"] = lo
     refined = run(motion.slice(lo, hi), progress=progress, **kwargs)
     if refined.num_frames != hi - lo:
         raise RuntimeError(f"method {method} returned {refined.num_frames} frames for {hi - lo}")
 
     inner = slice(start - lo, end + 1 - lo)
-    weight = blend_weights(end - start + 1, blend) * strength
+    weight = blend_weights(end - start + 1, request.blend) * request.strength
     rotations = motion.rotations.copy()
     trans = motion.trans.copy()
     rotations[start:end + 1] = slerp(motion.rotations[start:end + 1], refined.rotations[inner], weight[:, None])
@@ -187,3 +255,4 @@ def refine(
         progress(1.0)
     meta = dict(motion.meta, refined_with=method, refined_range=(start, end))
     return motion.replace(rotations=rotations, trans=trans, meta=meta)
+

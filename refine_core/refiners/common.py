@@ -1,11 +1,17 @@
-"""What every learned refiner shares: checkpoints and Motion <-> tensor features.
+"""What every learned refiner shares: its declaration, checkpoints, features.
+
+A learned method is one module that declares one ``LearnedMethod``: the
+network and its architecture config (saved with the weights), the window
+driver and inference settings (code defaults that ``--param`` overrides),
+and the training ``Recipe`` (loss, window, budget, noise), kept apart.
 
 A checkpoint is ``refine_core/weights/<method>.pt``: a plain dict (loads with
-``torch.load(weights_only=True)``) holding ``config`` (the model dataclass as
-a dict), ``state_dict``, ``recipe`` (data, noise, training settings and the
-validation numbers it reached) and ``format`` (a version number).
+``torch.load(weights_only=True)``) holding ``config`` (the architecture
+dataclass as a dict; unknown keys of older files are ignored),
+``state_dict``, ``recipe`` (what training used and reached) and ``format``.
 """
-from dataclasses import asdict, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +21,21 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
+from ..params import check_params
+from ..resources import weights_path
 from ..rotations import continuous_signs
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
+
+
+def rowwise_6d_index(joints: int = 24) -> torch.Tensor:
+    """Channel index taking 6D features flattened row-wise from a (3, 2) block
+    ([r00, r01, r10, r11, r20, r21] per joint, format-1 tcn and tar) to the
+    project's columns layout: ``new = old[..., index]``. Used to migrate
+    format-1 weights, whose first and last layers are permuted to match."""
+    per_joint = torch.tensor([0, 2, 4, 1, 3, 5])
+    return (6 * torch.arange(joints)[:, None] + per_joint).flatten()
 
 
 def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
@@ -30,8 +47,10 @@ def save_checkpoint(path, model: torch.nn.Module, config, recipe: dict):
         torch.save({"format": CHECKPOINT_FORMAT, "config": asdict(config), "state_dict": state, "recipe": recipe}, f)
 
 
-def load_model(path, model_class, config_class, device="cpu"):
-    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path."""
+def load_model(path, model_class, config_class, device="cpu", migrate: Callable | None = None):
+    """(model in eval mode on ``device``, config, recipe) from a checkpoint; cached per path.
+
+    ``migrate(state_dict, format) -> state_dict`` updates an older format's weights."""
     path = Path(path)
     key = (str(path), path.stat().st_mtime_ns if path.exists() else None, str(device))
     if key in _CACHE:
@@ -41,7 +60,10 @@ def load_model(path, model_class, config_class, device="cpu"):
         known = {f.name for f in fields(config_class)}
         config = config_class(**{k: v for k, v in ckpt["config"].items() if k in known})
         model = model_class(config)
-        model.load_state_dict(ckpt["state_dict"])
+        state = ckpt["state_dict"]
+        if migrate is not None and ckpt.get("format", 1) < CHECKPOINT_FORMAT:
+            state = migrate(state, ckpt.get("format", 1))
+        model.load_state_dict(state)
     except Exception as exc:
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
@@ -72,29 +94,6 @@ def joints_from_quats(quats: torch.Tensor, trans: torch.Tensor, rest_joints) -> 
     return fk_positions_torch(roma.unitquat_to_rotmat(quats), trans, rest_joints)
 
 
-def refine_sequence(model_fn, motion: Motion, window: int, stride: int, device="cpu", progress=None,
-                    batch: int = 64) -> Motion:
-    """Sequence-to-sequence refinement by overlapping windows.
-
-    ``model_fn(quats (B, L, 24, 4), trans (B, L, 3)) -> (quats, trans)`` of the
-    same shapes refines each window (the model handles its own normalisation,
-    e.g. translation relative to the window). Overlapping outputs are averaged
-    (quaternions sign-continuous, then renormalised: the Gramkow mean), so
-    every frame is refined and none dropped; windows go ``batch`` at a time
-    so memory stays bounded on long motions.
-    """
-    from ..windows import refine_overlapping
-
-    quats, trans = motion_tensors(motion, device)
-
-    def window_fn(w):
-        q, t = model_fn(w[..., :-3].unflatten(-1, (24, 4)), w[..., -3:])
-        return torch.cat([q.flatten(2), t], dim=-1)
-
-    merged = refine_overlapping(window_fn, torch.cat([quats.flatten(1), trans], dim=-1), window, stride, progress, batch)
-    return tensors_to_motion(motion, merged[:, :-3].reshape(-1, 24, 4), merged[:, -3:])
-
-
 def gaussian_weights(sigma: float, radius: int, device="cpu") -> torch.Tensor:
     """(2 radius + 1,) normalised Gaussian weights over frame offsets -radius..radius
     (sigma in frames): a fixed low-pass that learned corrections can start from."""
@@ -116,10 +115,11 @@ def low_pass_radius(sigma: float) -> int:
     return int(3 * sigma)
 
 
-def low_pass(x, sigma: float):
+def low_pass(x, sigma: float, unit: bool = False):
     """Gaussian smoothing over time of (B, L, ...) (edges replicated); sigma in frames, 0: x.
 
-    Quaternions must be sign-continuous; they are renormalised (the chordal mean).
+    ``unit``: the last axis holds unit vectors (sign-continuous quaternions),
+    renormalised after averaging (the chordal mean).
     """
     if sigma <= 0:
         return x
@@ -132,4 +132,64 @@ def low_pass(x, sigma: float):
     spans = [padded[..., i:i + LOW_PASS_SPAN + 2 * radius] for i in range(0, l, LOW_PASS_SPAN)]
     out = torch.cat([F.conv1d(span, kernel[None, None]) for span in spans], -1)
     out = out.view(b, c, l).transpose(1, 2).reshape(x.shape)
-    return F.normalize(out, dim=-1) if x.shape[-1] == 4 else out
+    return F.normalize(out, dim=-1) if unit else out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a learned method is trained (``train/loop.py`` runs it).
+
+    ``loss(model, batch, rest_joints, **loss_params)``; ``window(config)``: the
+    training window length; ``setup(model, pairs, loss_params)``: run once before fitting
+    (e.g. fitting data statistics); ``train`` / ``pairs``: overrides of
+    ``TrainConfig`` / ``PairConfig``; ``config``: architecture overrides."""
+
+    loss: Callable
+    window: Callable
+    setup: Callable | None = None
+    loss_params: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    pairs: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LearnedMethod:
+    """One learned method, declared once in its module.
+
+    ``driver(config, settings)``: the window driver (refine_core/windows.py);
+    ``run(model, driver, quats, trans, rest_joints, offset, progress, settings)``
+    -> (quats (T, 24, 4), trans (T, 3)) refines a stretch of motion starting at
+    absolute frame ``offset``; ``inference``: the settings ``--param`` may set."""
+
+    name: str
+    network: type
+    config: type
+    driver: Callable
+    run: Callable
+    recipe: Recipe
+    inference: tuple = ()
+    migrate: Callable | None = None  # (state_dict, format) -> state_dict for older checkpoints
+
+    def settings(self, params: dict | None = None) -> dict:
+        return check_params(self.name, self.inference, params)
+
+    def load(self, device: str = "cpu", weights=None):
+        """(model in eval mode, config) from the shipped (or a given) checkpoint."""
+        model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device, self.migrate)
+        return model, config
+
+    def context(self, params: dict | None = None, device: str = "cpu") -> int:
+        """Frames of context a ranged refinement needs on each side (the driver's reach)."""
+        return self.driver(self.load(device)[1], self.settings(params)).context
+
+    def refine(self, motion: Motion, device: str = "cpu", progress=None, offset: int = 0, weights=None,
+               **params) -> Motion:
+        """The method on a whole motion (or a stretch of one starting at ``offset``)."""
+        settings = self.settings(params)
+        model, config = self.load(device, weights)
+        quats, trans = motion_tensors(motion, device)
+        rest = torch.as_tensor(motion.skeleton.rest_joints, dtype=torch.float32, device=device)
+        q, t = self.run(model, self.driver(config, settings), quats, trans, rest, offset, progress, settings)
+        return tensors_to_motion(motion, q, t)
+

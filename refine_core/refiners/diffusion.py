@@ -37,12 +37,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..kinematics import fk_positions_torch
-from ..motion import Motion
-from ..refiners import WEIGHTS_DIR
-from ..windows import refine_overlapping
-from .common import (gaussian_weights, joints_from_quats, load_model, low_pass, low_pass_radius, motion_tensors,
-                     tensors_to_motion, time_accel)
+from ..params import Param
+from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
+from ..windows import OverlappingWindows
+from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass, low_pass_radius, time_accel
 from .schedule import CosineSchedule, ScheduleConfig, ddim_sample
+
+DESCRIPTION = "D3PRefiner: diffusion denoiser whose reverse process starts at the noisy motion"
 
 NUM_JOINTS = 24
 ROT_DIM = NUM_JOINTS * 6  # 144
@@ -56,15 +57,9 @@ class DiffusionConfig:
     depth: int = 4  # denoising blocks (the paper's ablation: 4 ... 10)
     kernel: int = 3  # temporal convolution; dilations 1, 2, 4, 8 repeat
     window: int = 64  # frames per window (training and inference)
-    stride: int = 32  # inference window stride (half a window: every frame in two windows)
     diffusion_steps: int = 50  # T
-    sampling_steps: int = 2  # K DDIM steps at inference
-    forward_noise: str = "conditional"  # or "paired": the real error y - x0 (ablation)
-    fk_weight: float = 1.0  # weight of the FK joint L1 (metres) added to the error MSE
-    accel_weight: float = 30.0  # weight of the L1 on FK joint accelerations (metres / frame^2)
     input_sigma: float = 2.0  # frames: fixed Gaussian low-pass of the noisy motion before denoising (0: none)
     error_sigma: float = 0.0  # frames: fixed Gaussian low-pass of the predicted error (0: none)
-    temporal_noise: bool = False  # forward noise with the error's measured temporal structure (ours)
 
 
 # ------------------------------------------------------------ features
@@ -72,14 +67,12 @@ class DiffusionConfig:
 
 def to_features(quats: torch.Tensor, trans: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
     """quats (B, L, 24, 4) xyzw, trans (B, L, 3) m, origin (B, 1, 3) m -> (B, L, 147)."""
-    rot6d = roma.unitquat_to_rotmat(quats)[..., :2].transpose(-1, -2)  # (B, L, 24, 2, 3): two columns
-    return torch.cat([rot6d.flatten(-3), (trans - origin) * TRANS_SCALE], dim=-1)
+    return torch.cat([quat_to_rot6d(quats).flatten(-2), (trans - origin) * TRANS_SCALE], dim=-1)
 
 
 def to_rotmats(features: torch.Tensor) -> torch.Tensor:
     """(..., 147) features -> (..., 24, 3, 3) rotation matrices (Gram-Schmidt)."""
-    cols = features[..., :ROT_DIM].unflatten(-1, (NUM_JOINTS, 2, 3)).transpose(-1, -2)
-    return roma.special_gramschmidt(cols)
+    return rot6d_to_matrix(features[..., :ROT_DIM].unflatten(-1, (NUM_JOINTS, 6)))
 
 
 def to_trans(features: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
@@ -250,10 +243,9 @@ class PoseDenoiser(nn.Module):
         """The error in feature units (de-normalised)."""
         return self(x_t, y, t) * self.error_model.err_std
 
-    def denoise(self, y: torch.Tensor, steps: int = None) -> torch.Tensor:
-        """(B, L, 147) prefiltered noisy features -> clean estimate, K DDIM steps from x_T = y."""
-        k = steps or self.config.sampling_steps
-        return ddim_sample(lambda x, t: self.predict_error(x, y, t), y, self.schedule, k)
+    def denoise(self, y: torch.Tensor, steps: int) -> torch.Tensor:
+        """(B, L, 147) prefiltered noisy features -> clean estimate, K = ``steps`` DDIM steps from x_T = y."""
+        return ddim_sample(lambda x, t: self.predict_error(x, y, t), y, self.schedule, steps)
 
 
 # ------------------------------------------------------------ training
@@ -267,9 +259,10 @@ def window_features(batch: dict):
 
 
 @torch.no_grad()
-def fit_error_model(model: PoseDenoiser, pairs, refreshes: int = 3):
+def fit_error_model(model: PoseDenoiser, pairs, loss_params: dict, refreshes: int = 3):
     """Training setup: fit the conditional Gaussian of (c, e) on every frame of the
-    training pairs, over ``refreshes`` fresh corruptions of the clips."""
+    training pairs, over ``refreshes`` fresh corruptions of the clips (with the
+    temporal structure when the loss's ``temporal_noise`` is on)."""
     conds, errs, lengths = [], [], []
     for i in range(refreshes):
         if i:
@@ -278,17 +271,23 @@ def fit_error_model(model: PoseDenoiser, pairs, refreshes: int = 3):
         origin = torch.zeros(1, 1, 3)  # a frame's translation error does not depend on the origin
         x0 = to_features(d["clean_q"][None], d["clean_t"][None], origin)[0]
         y = to_features(d["noisy_q"][None], d["noisy_t"][None], origin)
-        y = torch.cat([model.prefilter(y[:, s:s + n])[0] for s, n in zip(pairs.starts, pairs.lengths)])
+        y = torch.cat([model.prefilter(y[:, s:s + n])[0] for s, n in zip(pairs.starts, pairs.lengths, strict=False)])
         conds.append(y[:, :ROT_DIM])
         errs.append(y - x0)
         lengths.extend(int(n) for n in pairs.lengths)
     model.error_model.fit(torch.cat(conds), torch.cat(errs),
-                          lengths=lengths if model.config.temporal_noise else None, window=model.config.window)
+                          lengths=lengths if loss_params.get("temporal_noise") else None, window=model.config.window)
 
 
-def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tensor:
+def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints, forward_noise: str = "conditional",
+                   fk_weight: float = 1.0, accel_weight: float = 30.0, temporal_noise: bool = False) -> torch.Tensor:
     """Eq. 7: MSE between predicted and drawn error (normalised), plus L1 on the FK
-    joints (metres) of the implied clean motion and on their accelerations.
+    joints (metres) of the implied clean motion (``fk_weight``) and on their
+    accelerations (``accel_weight``, metres / frame^2).
+
+    ``forward_noise``: "conditional" (the paper) or "paired" (the real error
+    y - x0, an ablation); ``temporal_noise``: the forward noise gets the
+    error's measured temporal structure (ours; ``fit_error_model`` too).
 
     Why the acceleration term: the error's variance is mostly bias, so the MSE
     barely weighs the frame-to-frame jitter that the accel error measures."""
@@ -298,46 +297,54 @@ def diffusion_loss(model: PoseDenoiser, batch: dict, rest_joints) -> torch.Tenso
     # weights were trained so. Low-passing with real context frames instead,
     # as refine does, was tried: no better (docs/methods/diffusion.md).
     y = model.prefilter(y)
-    if cfg.forward_noise == "conditional":
-        error = model.error_model.sample(y[..., :ROT_DIM], cfg.input_sigma if cfg.temporal_noise else 0.0)
+    if forward_noise == "conditional":
+        error = model.error_model.sample(y[..., :ROT_DIM], cfg.input_sigma if temporal_noise else 0.0)
     else:
         error = y - x0
     t = torch.randint(1, cfg.diffusion_steps + 1, (len(x0),), device=x0.device)
     x_t = model.schedule.q_sample(x0, error, t)
     pred = model(x_t, y, t)
     loss = F.mse_loss(pred, error / model.error_model.err_std)
-    if cfg.fk_weight > 0 or cfg.accel_weight > 0:
+    if fk_weight > 0 or accel_weight > 0:
         x0_hat = model.schedule.predict_x0(x_t, pred * model.error_model.err_std, t)
         joints = fk_positions_torch(to_rotmats(x0_hat), to_trans(x0_hat, origin), rest_joints)
         target = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
-        loss = loss + cfg.fk_weight * (joints - target).abs().mean()
-        loss = loss + cfg.accel_weight * (time_accel(joints) - time_accel(target)).abs().mean()
+        loss = loss + fk_weight * (joints - target).abs().mean()
+        loss = loss + accel_weight * (time_accel(joints) - time_accel(target)).abs().mean()
     return loss
 
 
 # ------------------------------------------------------------ inference
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, steps: int = None, batch: int = 64,
-           weights=None) -> Motion:
-    """D3PRefiner on a whole motion: low-passed once (``prefilter``), then
-    overlapping windows, each centred on its mean position and denoised by
-    ``steps`` DDIM steps (default: the config's K = 2) from the low-passed
-    noisy window; 6D rotations and translations averaged where windows overlap
-    (then Gram-Schmidt). Every frame refined, short motions edge-padded.
-    ``weights``: another checkpoint."""
-    path = weights or WEIGHTS_DIR / "diffusion.pt"
-    model, config, _ = load_model(path, PoseDenoiser, DiffusionConfig, device)
-    quats, trans = motion_tensors(motion, device)
-    no_origin = torch.zeros(1, 1, 3, device=device)
+def _run(model: PoseDenoiser, driver: OverlappingWindows, quats, trans, rest_joints, offset, progress, settings):
+    """Low-passed once (``prefilter``), then overlapping windows, each centred on
+    its mean position and denoised by K DDIM steps from the low-passed noisy
+    window; 6D rotations and translations averaged where windows overlap (then
+    Gram-Schmidt). Every frame refined, short motions edge-padded."""
+    no_origin = torch.zeros(1, 1, 3, device=quats.device)
     with torch.no_grad():
         start = model.prefilter(to_features(quats[None], trans[None], no_origin))[0]
 
     def window_fn(y):
         origin = F.pad(y[..., ROT_DIM:].mean(1, keepdim=True), (ROT_DIM, 0))  # the window's mean position
-        return model.denoise(y - origin, steps) + origin
+        return model.denoise(y - origin, settings["steps"]) + origin
 
-    clean = refine_overlapping(window_fn, start, config.window, config.stride, progress, batch)
+    clean = driver.run(window_fn, start, offset, progress, settings["batch"])
     q = roma.rotmat_to_unitquat(to_rotmats(clean))
     q = torch.where((q * quats).sum(-1, keepdim=True) < 0, -q, q)  # the input's sign-continuous hemisphere
-    return tensors_to_motion(motion, q, to_trans(clean[None], no_origin)[0])
+    return q, to_trans(clean[None], no_origin)[0]
+
+
+METHOD = LearnedMethod(
+    name="diffusion", network=PoseDenoiser, config=DiffusionConfig,
+    # The whole stretch is low-passed before windowing: its reach is context too.
+    driver=lambda config, settings: OverlappingWindows(config.window, settings["stride"], low_pass_radius(config.input_sigma)),
+    run=_run,
+    inference=(Param("steps", int, 2, 1, 50, "K, DDIM steps from the noisy motion"),
+               Param("stride", int, 32, 1, 64, "frames between overlapping windows (at most the 64-frame window)"),
+               Param("batch", int, 64, 1, 100_000, "windows per forward pass")),
+    recipe=Recipe(loss=diffusion_loss, window=lambda c: c.window, setup=fit_error_model,
+                  train={"steps": 4000, "batch": 24, "lr": 2e-3, "threads": 1}),
+)
+refine = METHOD.refine

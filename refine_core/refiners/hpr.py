@@ -9,17 +9,18 @@ w = softmax(H^T h_c); the refined pose is, per joint, the weighted sum of the
 chunk's quaternions (signs aligned to the centre frame) renormalised (the
 Gramkow mean), and the root translation is the same weighted average.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from ..motion import Motion
+from ..params import Param
 from ..skeleton import LIMB_CHAINS
-from ..windows import centered_windows, chunked
-from ..refiners import WEIGHTS_DIR
-from .common import joints_from_quats, load_model, motion_tensors, tensors_to_motion
+from ..windows import CentredWindows
+from .common import LearnedMethod, Recipe, joints_from_quats, time_accel
+
+DESCRIPTION = "HPR-Net: learned affinity weights over a window of frames average unit quaternions"
 
 NUM_JOINTS = 24
 
@@ -114,26 +115,19 @@ class HPRNet(nn.Module):
         return refined, torch.einsum("bn,bnk->bk", w_trans, trans), w
 
 
-def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Optional[Callable] = None):
-    """Every frame of a (T, 24, 4) / (T, 3) motion refined by its centred chunk,
-    ``batch`` frames at a time so memory stays bounded on long motions."""
-    n = model.config.chunk
-    flat = torch.cat([quats.reshape(len(quats), -1), trans], dim=-1)
-    out_q, out_t = torch.empty_like(quats), torch.empty_like(trans)
-    with torch.no_grad():
-        for part in chunked(len(flat), batch, progress):
-            windows = centered_windows(flat, n, part)
-            q, t, _ = model(windows[..., :-3].reshape(len(windows), n, NUM_JOINTS, 4), windows[..., -3:])
-            out_q[part], out_t[part] = q, t
-    return out_q, out_t
+def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Callable | None = None, offset: int = 0):
+    """Every frame of a (T, 24, 4) / (T, 3) motion refined by its centred chunk."""
+    return _run(model, CentredWindows(model.config.chunk), quats, trans, None, offset, progress, {"batch": batch})
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, batch: int = 4096) -> Motion:
-    """HPR-Net on a whole motion (every frame refined; edges replicated)."""
-    model, _, _ = load_model(WEIGHTS_DIR / "hpr.pt", HPRNet, HPRConfig, device)
-    quats, trans = motion_tensors(motion, device)
-    q, t = refine_windows(model, quats, trans, batch=batch, progress=progress)
-    return tensors_to_motion(motion, q, t)
+def _run(model: HPRNet, driver: CentredWindows, quats, trans, rest_joints, offset, progress, settings):
+    def centre_frame(windows):
+        q, t, _ = model(windows[..., :-3].unflatten(-1, (NUM_JOINTS, 4)), windows[..., -3:])
+        return torch.cat([q.flatten(1), t], dim=-1)
+
+    out = driver.run(centre_frame, torch.cat([quats.reshape(len(quats), -1), trans], dim=-1), offset, progress,
+                     settings["batch"])
+    return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), out[:, -3:]
 
 
 def _pose_and_root(quats, trans, rest_joints):
@@ -169,8 +163,17 @@ def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: flo
     c = slice(n // 2, n // 2 + 3)
     target, target_root = _pose_and_root(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
 
-    def accel(x):
-        return x[:, 0] - 2 * x[:, 1] + x[:, 2]
-
     return ((pred - target).abs().mean() + (pred_root - target_root).abs().mean()
-            + accel_weight * ((accel(pred) - accel(target)).abs().mean() + (accel(pred_root) - accel(target_root)).abs().mean()))
+            + accel_weight * ((time_accel(pred) - time_accel(target)).abs().mean()
+                              + (time_accel(pred_root) - time_accel(target_root)).abs().mean()))
+
+
+METHOD = LearnedMethod(
+    name="hpr", network=HPRNet, config=HPRConfig,
+    driver=lambda config, settings: CentredWindows(config.chunk),
+    run=_run,
+    inference=(Param("batch", int, 4096, 1, 1_000_000, "windows (one per frame) per forward pass"),),
+    recipe=Recipe(loss=smooth_joint_loss, window=lambda c: c.chunk + 2,
+                  train={"steps": 12000, "batch": 96, "lr": 2e-3, "threads": 1}),
+)
+refine = METHOD.refine

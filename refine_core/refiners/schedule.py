@@ -34,7 +34,8 @@ class CosineSchedule:
     ``abar`` is a (T + 1,) tensor with abar[0] = 1 and abar[T] = 0.
     """
 
-    def __init__(self, config: ScheduleConfig = ScheduleConfig()):
+    def __init__(self, config: ScheduleConfig | None = None):
+        config = config or ScheduleConfig()
         self.steps = config.steps
         t = torch.arange(config.steps + 1, dtype=torch.float64) / config.steps
         f = torch.cos((t + config.offset) / (1 + config.offset) * math.pi / 2) ** 2
@@ -76,7 +77,7 @@ def ddim_sample(predict_error, y: torch.Tensor, schedule: CosineSchedule, k: int
     """
     x = y
     steps = schedule.sampling_timesteps(k)
-    for t, s in zip(steps[:-1], steps[1:]):
+    for t, s in zip(steps[:-1], steps[1:], strict=False):
         tt = torch.full((y.shape[0],), t, dtype=torch.long, device=y.device)
         ss = torch.full_like(tt, s)
         x = schedule.ddim_step(x, predict_error(x, tt), tt, ss)

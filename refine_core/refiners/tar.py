@@ -39,11 +39,13 @@ import roma
 import torch
 from torch import nn
 
-from ..motion import Motion
-from ..refiners import WEIGHTS_DIR
-from ..windows import centered_windows, chunked
 from ..kinematics import fk_positions_torch
-from .common import gaussian_weights, load_model, motion_tensors, tensors_to_motion
+from ..params import Param
+from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
+from ..windows import CentredWindows
+from .common import LearnedMethod, Recipe, gaussian_weights, rowwise_6d_index, time_accel
+
+DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 
 NUM_JOINTS = 24
 NUM_PARAMS = NUM_JOINTS + 1  # one GRU per joint rotation, one for the root translation
@@ -62,21 +64,15 @@ class TARConfig:
     local_dim: int = 64  # local temporal feature m
     hidden: int = 16  # per-parameter GRU state
     iterations: int = 5  # L of eq. 14
-    gamma: float = 0.85
     trans_scale: float = 10.0  # metres -> network units
     change_scale: float = 20.0  # weight of the rotations' difference from the centre frame among the inputs
     base_sigma: float = 2.0  # frames: Phi_init corrects a Gaussian-weighted mean of the window (0: the centre frame)
-    lambda_3d: float = 100.0  # joint term of L_l (metres^2, so x100 ~ decimetres^2)
-    lambda_smpl: float = 1.0  # rotation term of L_l (rotation matrices)
-    accel_weight: float = 10.0  # acceleration term of L_l (metres, unsquared; our addition)
 
 
 def pose_features(quats, trans):
     """quats (..., 24, 4) xyzw, trans (..., 3) -> (..., 147): the 24 joints' 6D
-    rotations (roma's (3, 2) layout flattened) and the root translation (metres).
-    Computed once per frame, then windowed."""
-    rot6d = roma.unitquat_to_rotmat(quats)[..., :2].flatten(-3)
-    return torch.cat([rot6d, trans], dim=-1)
+    rotations and the root translation (metres). Computed once per frame, then windowed."""
+    return torch.cat([quat_to_rot6d(quats).flatten(-2), trans], dim=-1)
 
 
 class GlobalTemporalEncoder(nn.Module):
@@ -155,7 +151,7 @@ class TAR(nn.Module):
 
         poses (B, T, 147) from ``pose_features``.
         Returns the estimates Phi_0 .. Phi_L, each (B, 147): 24 joint 6D
-        rotations (roma's (3, 2) layout flattened) and the root translation
+        rotations and the root translation
         relative to the noisy centre frame, x ``trans_scale``.
         """
         c, tau = self.config, poses.shape[1] // 2
@@ -195,30 +191,30 @@ class TAR(nn.Module):
 
 def rotmats(phi):
     """Estimate phi (B, 147) -> joint rotation matrices (B, 24, 3, 3) (Gram-Schmidt of the 6D part)."""
-    return roma.special_gramschmidt(phi[:, :NUM_JOINTS * 6].view(-1, NUM_JOINTS, 3, 2))
+    return rot6d_to_matrix(phi[:, :NUM_JOINTS * 6].view(-1, NUM_JOINTS, 6))
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, batch: int = 1024) -> Motion:
-    """TAR on a whole motion: every frame is the centre of its own window (edges replicated)."""
-    model, config, _ = load_model(WEIGHTS_DIR / "tar.pt", TAR, TARConfig, device)
-    quats, trans = motion_tensors(motion, device)
-    out_q, out_t = torch.empty_like(quats), torch.empty_like(trans)
-    with torch.no_grad():
-        poses = pose_features(quats, trans)
-        for part in chunked(len(poses), batch, progress):
-            phi = model(centered_windows(poses, config.window, part))[-1]
-            out_q[part], out_t[part] = roma.rotmat_to_unitquat(rotmats(phi)), model.root_trans(phi, trans[part])
-    return tensors_to_motion(motion, out_q, out_t)
+def _run(model: TAR, driver: CentredWindows, quats, trans, rest_joints, offset, progress, settings):
+    poses = pose_features(quats, trans)
+
+    def centre_frame(windows):
+        phi = model(windows)[-1]
+        return torch.cat([roma.rotmat_to_unitquat(rotmats(phi)).flatten(1), phi[:, -3:]], dim=-1)
+
+    out = driver.run(centre_frame, poses, offset, progress, settings["batch"])
+    return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), model.root_trans(out, trans)
 
 
-def iteration_loss(model: TAR, batch: dict, rest_joints) -> torch.Tensor:
+def iteration_loss(model: TAR, batch: dict, rest_joints, lambda_3d: float = 100.0, lambda_smpl: float = 1.0,
+                   accel_weight: float = 10.0, gamma: float = 0.85) -> torch.Tensor:
     """Eq. 14, sum_l gamma^(L-l) L_l over the initial estimate and every
     iteration, on three consecutive centre frames (windows of T + 2 frames):
 
     L_l = lambda_3d (|P - P_l|^2 + |r - r_l|^2) + lambda_smpl |R - R_l|^2
           + accel_weight |accel(P_l) - accel(P)|
 
-    with P the root-relative FK joints, r the root, R the rotation matrices.
+    with P the root-relative FK joints, r the root, R the rotation matrices;
+    lambda_3d on metres^2 (so x100 ~ decimetres^2), the accel term unsquared.
     The last term is our addition: each frame is estimated from its own
     window, so without it neighbouring estimates need not agree.
     """
@@ -237,9 +233,6 @@ def iteration_loss(model: TAR, batch: dict, rest_joints) -> torch.Tensor:
     def per_frame(x):  # (3B, ...) -> (B, 3, ...)
         return x.reshape(3, b, *x.shape[1:]).transpose(0, 1)
 
-    def accel(x):
-        return x[:, 0] - 2 * x[:, 1] + x[:, 2]
-
     total = 0.0
     for l, phi in enumerate(estimates):
         r = per_frame(rotmats(phi))
@@ -247,7 +240,40 @@ def iteration_loss(model: TAR, batch: dict, rest_joints) -> torch.Tensor:
         p, root = j - j[..., :1, :], j[..., 0, :]
         l_3d = (p - target_p).pow(2).sum(-1).mean() + (root - target_root).pow(2).sum(-1).mean()
         l_smpl = (r - target_r).pow(2).sum((-1, -2)).mean()
-        l_accel = (accel(p) - accel(target_p)).norm(dim=-1).mean()
-        l_l = c.lambda_3d * l_3d + c.lambda_smpl * l_smpl + c.accel_weight * l_accel
-        total = total + c.gamma ** (len(estimates) - 1 - l) * l_l
+        l_accel = (time_accel(p) - time_accel(target_p)).norm(dim=-1).mean()
+        l_l = lambda_3d * l_3d + lambda_smpl * l_smpl + accel_weight * l_accel
+        total = total + gamma ** (len(estimates) - 1 - l) * l_l
     return total
+
+
+def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
+    """Format-1 weights read 6D row-wise: permute every layer that reads or
+    writes the 24 joints' 6D channels (the encoders' embeddings, the initial
+    regressor's output, the GRUs' feedback embedding, the step regressors)."""
+    rot = rowwise_6d_index(NUM_JOINTS)
+    pose = torch.cat([rot, torch.arange(NUM_JOINTS * 6, POSE_CHANNELS)])
+    inputs = torch.cat([rot, NUM_JOINTS * 6 + rot, torch.arange(2 * NUM_JOINTS * 6, INPUT_CHANNELS)])
+    local = state["local_encoder.join.weight"].shape[0]
+    feedback = torch.cat([torch.arange(local), local + pose, local + POSE_CHANNELS + pose])
+    state = dict(state)
+    for key in ("global_encoder.embed.weight", "local_encoder.embed.weight"):
+        state[key] = state[key][:, inputs]
+    state["initial_regressor.2.weight"] = state["initial_regressor.2.weight"][pose]
+    state["initial_regressor.2.bias"] = state["initial_regressor.2.bias"][pose]
+    state["grus.embed.weight"] = state["grus.embed.weight"][:, feedback]
+    step = state["step_weight"].clone()
+    step[:NUM_JOINTS] = step[:NUM_JOINTS][..., rot[:6]]
+    state["step_weight"] = step
+    return state
+
+
+METHOD = LearnedMethod(
+    name="tar", network=TAR, config=TARConfig,
+    driver=lambda config, settings: CentredWindows(config.window),
+    run=_run,
+    inference=(Param("batch", int, 1024, 1, 1_000_000, "windows (one per frame) per forward pass"),),
+    recipe=Recipe(loss=iteration_loss, window=lambda c: c.window + 2,
+                  train={"steps": 2000, "batch": 64, "lr": 1e-3, "threads": 1, "refresh_every": 100}),
+    migrate=migrate_rowwise_6d,
+)
+refine = METHOD.refine

@@ -27,10 +27,12 @@ import roma
 import torch
 from torch import nn
 
-from ..motion import Motion
-from ..refiners import WEIGHTS_DIR
-from ..windows import chunked, pad_edges
-from .common import gaussian_weights, joints_from_quats, load_model, motion_tensors, tensors_to_motion
+from ..params import Param
+from ..rotations_torch import IDENTITY_6D, quat_to_rot6d, rot6d_to_matrix
+from ..windows import ValidConvolution
+from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass_radius, rowwise_6d_index, time_accel
+
+DESCRIPTION = "Dilated temporal ConvNet (two-stage refinement, stage two) trained with noise augmentation"
 
 NUM_JOINTS = 24
 POSE_CHANNELS = NUM_JOINTS * 6 + 3  # 6D rotations + root displacement (the output)
@@ -43,12 +45,10 @@ class TCNConfig:
     blocks: int = 4  # B; receptive field W^(B+1)
     channels: int = 128  # C (the paper's 1024 sized down for a CPU)
     dropout: float = 0.1  # p (the paper: 0.25 at C = 1024)
-    out_frames: int = 48  # refined frames per training window
     trans_scale: float = 10.0  # metres -> network units for root displacement
     residual: bool = True  # rotations as a correction of the noisy frame (else regressed, as in the paper)
     change_scale: float = 20.0  # weight of the 6D frame-to-frame change among the inputs
     base_sigma: float = 2.0  # frames: corrections apply to a Gaussian low-pass of the input (0: the raw input)
-    accel_weight: float = 2.0  # weight of the acceleration loss term (our addition; 0: the paper's MPJPE only)
 
     @property
     def receptive_field(self) -> int:
@@ -89,12 +89,12 @@ class TCN(nn.Module):
         nn.init.zeros_(self.output_layer.bias)
         if not config.residual:
             with torch.no_grad():
-                self.output_layer.bias[:NUM_JOINTS * 6] = torch.eye(3)[:, :2].flatten().repeat(NUM_JOINTS)
+                self.output_layer.bias[:NUM_JOINTS * 6] = IDENTITY_6D.repeat(NUM_JOINTS)
 
     def features(self, quats, trans):
-        """quats (B, L, 24, 4) xyzw, trans (B, L, 3) -> (rot6d (B, L, 24, 3, 2), x (B, C_in, L))."""
+        """quats (B, L, 24, 4) xyzw, trans (B, L, 3) -> (rot6d (B, L, 24, 6), x (B, C_in, L))."""
         c = self.config
-        rot6d = roma.unitquat_to_rotmat(quats)[..., :2]
+        rot6d = quat_to_rot6d(quats)
         flat = rot6d.flatten(2)
         # Frame-to-frame change, scaled up: jitter is ~1% of the pose signal,
         # and this makes it as visible to the first layer as the pose itself.
@@ -115,49 +115,43 @@ class TCN(nn.Module):
         rot6d, x = self.features(quats, trans)
         out = self.output_layer(self.blocks(self.input_layer(x))).transpose(1, 2)  # (B, L', C_in)
         n = out.shape[1]
-        refined6d = out[..., :NUM_JOINTS * 6].reshape(-1, n, NUM_JOINTS, 3, 2)
+        refined6d = out[..., :NUM_JOINTS * 6].reshape(-1, n, NUM_JOINTS, 6)
         base6d, base_t = self.base(rot6d, trans, pad, n)
         if self.config.residual:
             refined6d = refined6d + base6d
-        q = roma.rotmat_to_unitquat(roma.special_gramschmidt(refined6d))
+        q = roma.rotmat_to_unitquat(rot6d_to_matrix(refined6d))
         t = base_t + out[..., NUM_JOINTS * 6:] / self.config.trans_scale
         return q, t
 
     def base(self, rot6d, trans, pad: int, n: int):
         """What the corrections apply to, for frames pad .. pad + n - 1: the input,
         or its Gaussian low-pass (``base_sigma`` frames; 6D averaged, so no
-        quaternion signs matter). Returns (6D (B, n, 24, 3, 2), trans (B, n, 3))."""
+        quaternion signs matter). Returns (6D (B, n, 24, 6), trans (B, n, 3))."""
         sigma = self.config.base_sigma
         if sigma <= 0:
             return rot6d[:, pad:pad + n], trans[:, pad:pad + n]
-        radius = min(pad, int(3 * sigma + 0.5))
+        radius = min(pad, low_pass_radius(sigma))
         w = gaussian_weights(sigma, radius, rot6d.device)
         x = torch.cat([rot6d.flatten(2), trans], dim=-1)[:, pad - radius:pad + n + radius]
         smooth = x.unfold(1, 2 * radius + 1, 1) @ w  # (B, n, C)
-        return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 3, 2), smooth[..., -3:]
+        return smooth[..., :-3].reshape(-1, n, NUM_JOINTS, 6), smooth[..., -3:]
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, chunk: int = 8192) -> Motion:
-    """The TCN on a whole motion: edges replicated by R//2 frames, ``chunk``
-    output frames per pass (memory bounded on long motions)."""
-    model, config, _ = load_model(WEIGHTS_DIR / "tcn.pt", TCN, TCNConfig, device)
-    quats, trans = motion_tensors(motion, device)
-    pad = config.receptive_field // 2
-    flat = pad_edges(torch.cat([quats.reshape(len(quats), -1), trans], dim=-1), pad, pad)
-    out_q, out_t = torch.empty_like(quats), torch.empty_like(trans)
-    with torch.no_grad():
-        for part in chunked(len(quats), chunk, progress):
-            x = flat[part.start:part.stop + 2 * pad][None]
-            q, t = model(x[..., :-3].reshape(1, -1, NUM_JOINTS, 4), x[..., -3:])
-            out_q[part], out_t[part] = q[0], t[0]
-    return tensors_to_motion(motion, out_q, out_t)
+def _run(model: TCN, driver: ValidConvolution, quats, trans, rest_joints, offset, progress, settings):
+    def valid_frames(x):
+        q, t = model(x[..., :-3].unflatten(-1, (NUM_JOINTS, 4)), x[..., -3:])
+        return torch.cat([q.flatten(2), t], dim=-1)
+
+    out = driver.run(valid_frames, torch.cat([quats.reshape(len(quats), -1), trans], dim=-1), offset, progress,
+                     settings["chunk"])
+    return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), out[:, -3:]
 
 
-def mpjpe_loss(model: TCN, batch: dict, rest_joints) -> torch.Tensor:
+def mpjpe_loss(model: TCN, batch: dict, rest_joints, accel_weight: float = 2.0) -> torch.Tensor:
     """The paper's objective, MPJPE (metres) of root-relative joints, on the
     refined centre frames; plus the root trajectory's error (we also refine
     the root), and ``accel_weight`` times the error of both's second
-    difference (the accel error the benchmark reports)."""
+    difference (the accel error the benchmark reports; 0: the paper's MPJPE only)."""
     pad = model.config.receptive_field // 2
     q, t = model(batch["noisy_q"], batch["noisy_t"])
     n = q.shape[1]
@@ -168,9 +162,38 @@ def mpjpe_loss(model: TCN, batch: dict, rest_joints) -> torch.Tensor:
     pose, pose_gt = pred - pred[..., :1, :], target - target[..., :1, :]
     root, root_gt = pred[..., 0, :], target[..., 0, :]
     loss = (pose - pose_gt).norm(dim=-1).mean() + (root - root_gt).norm(dim=-1).mean()
-    if model.config.accel_weight > 0:
+    if accel_weight > 0:
         def accel_error(x, y):
-            return (torch.diff(x, n=2, dim=1) - torch.diff(y, n=2, dim=1)).norm(dim=-1).mean()
+            return (time_accel(x) - time_accel(y)).norm(dim=-1).mean()
 
-        loss = loss + model.config.accel_weight * (accel_error(pose, pose_gt) + accel_error(root, root_gt))
+        loss = loss + accel_weight * (accel_error(pose, pose_gt) + accel_error(root, root_gt))
     return loss
+
+
+OUT_FRAMES = 48  # refined frames per training window
+
+
+def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
+    """Format-1 weights read 6D row-wise: permute the input layer's rotation
+    channels (pose and change) and the output layer's rotation rows."""
+    rot = rowwise_6d_index(NUM_JOINTS)
+    pose = torch.cat([rot, torch.arange(NUM_JOINTS * 6, POSE_CHANNELS)])
+    inputs = torch.cat([rot, NUM_JOINTS * 6 + rot, torch.arange(2 * NUM_JOINTS * 6, INPUT_CHANNELS)])
+    state = dict(state)
+    state["input_layer.0.weight"] = state["input_layer.0.weight"][:, inputs]
+    state["output_layer.weight"] = state["output_layer.weight"][pose]
+    state["output_layer.bias"] = state["output_layer.bias"][pose]
+    return state
+
+
+METHOD = LearnedMethod(
+    name="tcn", network=TCN, config=TCNConfig,
+    driver=lambda config, settings: ValidConvolution(config.receptive_field // 2),
+    run=_run,
+    inference=(Param("chunk", int, 8192, 1, 1_000_000, "output frames per forward pass"),),
+    recipe=Recipe(loss=mpjpe_loss, window=lambda c: OUT_FRAMES + c.receptive_field - 1,
+                  train={"steps": 1200, "batch": 16, "lr": 1e-3, "threads": 1, "refresh_every": 100},
+                  pairs={"extra_white_noise_deg": 1.0}),
+    migrate=migrate_rowwise_6d,
+)
+refine = METHOD.refine

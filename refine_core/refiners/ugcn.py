@@ -40,7 +40,7 @@ pelvis-relative joints, op = cross product (subtraction for the ablation),
 over the interval set {8, 12, 16, 24} frames at the paper's 50 fps (Human3.6M),
 scaled to the clip's frame rate (at 30 fps: {5, 7, 10, 14}).
 
-Inference: overlapping windows, outputs averaged (``refine_sequence``).
+Inference: overlapping windows, outputs averaged (``OverlappingWindows``).
 """
 from dataclasses import dataclass
 
@@ -49,31 +49,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..motion import Motion
-from ..refiners import WEIGHTS_DIR
+from ..params import Param
+from ..rotations_torch import IDENTITY_6D, matrix_to_rot6d, rot6d_to_matrix
 from ..skeleton import NUM_JOINTS, PARENTS
-from .common import joints_from_quats, load_model, low_pass, refine_sequence, time_accel
+from ..windows import OverlappingWindows
+from .common import LearnedMethod, Recipe, joints_from_quats, low_pass, time_accel
+
+DESCRIPTION = "UGCN: U-shaped spatio-temporal graph network trained with a motion loss"
 
 IN_FEATURES = 6 + 3  # per node: local rotation (6D) + window-relative FK position (m)
 
 
 @dataclass
 class UGCNConfig:
-    window: int = 64  # frames per window; a multiple of 2 ** levels
-    stride: int = 48  # frames between inference windows (a quarter of each window overlaps)
+    window: int = 64  # frames per window (training and inference); a multiple of 2 ** levels
     channels: tuple = (16, 32, 48)  # per temporal resolution: 1, 1/2, 1/4 (sized for CPU speed)
     kernel: int = 5  # temporal kernel of every block
     dropout: float = 0.1
     u_shape: bool = True  # False: the paper's "0 downsample & upsample" ablation (all strides 1)
     base_sigma: float = 2.0  # frames: Gaussian low-pass of the input that the corrections apply to (0: raw input)
     correction_sigma: float = 1.0  # frames: Gaussian low-pass of the predicted corrections (0: none)
-    # Loss (the training recipe, stored with the weights).
-    motion_op: str = "cross"  # "cross", "subtract" or "none" (reconstruction only)
-    motion_weight: float = 1.0  # lambda
-    accel_weight: float = 10.0  # L1 on FK joint acceleration error (our addition; 0: the paper's loss)
-    intervals: tuple = (8, 12, 16, 24)  # frames at interval_fps
-    interval_fps: float = 50.0  # Human3.6M, the paper's data
-    train_fps: float = 30.0  # frame rate of the training windows
 
     @property
     def levels(self) -> int:
@@ -169,7 +164,7 @@ class UGCN(nn.Module):
         joints = joints_from_quats(quats, trans, rest_joints)
         joints = (joints - joints[:, :, :1].mean(1, keepdim=True)) @ heading[:, None]  # R^T p, row vectors
         rotmats = torch.cat([heading.transpose(-1, -2)[:, None, None] @ rotmats[:, :, :1], rotmats[:, :, 1:]], 2)
-        six = rotmats[..., :2].transpose(-1, -2).flatten(-2)  # first two columns, as rotations.matrix_to_rot6d
+        six = matrix_to_rot6d(rotmats)
         x = torch.cat([six, joints], -1)  # (B, L, 24, 9)
         b, l = x.shape[:2]
         x = self.data_bn(x.permute(0, 2, 3, 1).reshape(b, -1, l)).view(b, NUM_JOINTS, IN_FEATURES, l)
@@ -190,9 +185,8 @@ class UGCN(nn.Module):
             merged = merged + upsample(self.merge[l](h), length)
         h = self.regressor(merged)
         delta = low_pass(self.rot_head(h).permute(0, 2, 3, 1), self.config.correction_sigma)  # (B, L, 24, 6)
-        identity6 = torch.tensor([1.0, 0, 0, 0, 1, 0], device=delta.device, dtype=delta.dtype)
-        delta = roma.special_gramschmidt((delta + identity6).unflatten(-1, (2, 3)).transpose(-1, -2))
-        base_q, base_t = low_pass(quats, self.config.base_sigma), low_pass(trans, self.config.base_sigma)
+        delta = rot6d_to_matrix(delta + IDENTITY_6D.to(delta))
+        base_q, base_t = low_pass(quats, self.config.base_sigma, unit=True), low_pass(trans, self.config.base_sigma)
         q = roma.rotmat_to_unitquat(roma.unitquat_to_rotmat(base_q) @ delta)
         # Keep the input's sign so overlapping windows average like for like.
         q = q * torch.where((q * quats).sum(-1, keepdim=True) < 0, -1.0, 1.0)
@@ -220,37 +214,57 @@ def motion_encoding(joints, k: int, op: str):
     raise ValueError(f"unknown motion encoding operator {op!r}")
 
 
-def scaled_intervals(config: UGCNConfig, fps: float) -> list:
+PAPER_INTERVALS = (8, 12, 16, 24)  # frames at the paper's 50 fps (Human3.6M)
+PAPER_FPS = 50.0
+
+
+def scaled_intervals(fps: float, intervals=PAPER_INTERVALS, interval_fps: float = PAPER_FPS) -> list:
     """The interval set in frames at ``fps`` (at least 1 frame each)."""
-    return [max(1, round(k * fps / config.interval_fps)) for k in config.intervals]
+    return [max(1, round(k * fps / interval_fps)) for k in intervals]
 
 
-def motion_loss(model: UGCN, batch: dict, rest_joints) -> torch.Tensor:
-    """L_rec + lambda L_motion (metres, m^2) on a batch of (noisy, clean) windows.
+def motion_loss(model: UGCN, batch: dict, rest_joints, motion_op: str = "cross", motion_weight: float = 1.0,
+                accel_weight: float = 10.0, train_fps: float = 30.0) -> torch.Tensor:
+    """L_rec + lambda L_motion (metres, m^2) on a batch of (noisy, clean) windows,
+    plus ``accel_weight`` times the L1 of the FK joints' acceleration error (ours;
+    0: the paper's loss). ``motion_op``: "cross", "subtract" or "none".
 
     L_rec: L1 of FK joints, root translation included (a root-relative L_rec
     plus a separate root term measured no better: docs/methods/ugcn.md).
     Both terms are means over frames and joints of a vector L1 norm; the
     motion term is averaged over the interval set.
     """
-    cfg = model.config
     q, t = model(batch["noisy_q"], batch["noisy_t"], rest_joints)
     pred = joints_from_quats(q, t, rest_joints)
     gt = joints_from_quats(batch["clean_q"], batch["clean_t"], rest_joints)
     loss = (pred - gt).abs().sum(-1).mean()
-    if cfg.motion_op != "none" and cfg.motion_weight > 0:
-        ks = scaled_intervals(cfg, cfg.train_fps)
-        l_motion = sum((motion_encoding(pred, k, cfg.motion_op) - motion_encoding(gt, k, cfg.motion_op)).abs().sum(-1).mean()
+    if motion_op != "none" and motion_weight > 0:
+        ks = scaled_intervals(train_fps)
+        l_motion = sum((motion_encoding(pred, k, motion_op) - motion_encoding(gt, k, motion_op)).abs().sum(-1).mean()
                        for k in ks) / len(ks)
-        loss = loss + cfg.motion_weight * l_motion
-    if cfg.accel_weight > 0:
-        loss = loss + cfg.accel_weight * (time_accel(pred) - time_accel(gt)).abs().sum(-1).mean()
+        loss = loss + motion_weight * l_motion
+    if accel_weight > 0:
+        loss = loss + accel_weight * (time_accel(pred) - time_accel(gt)).abs().sum(-1).mean()
     return loss
 
 
-def refine(motion: Motion, device: str = "cpu", progress=None, batch: int = 64) -> Motion:
-    """UGCN on a whole motion: overlapping windows, outputs averaged, every frame refined."""
-    model, config, _ = load_model(WEIGHTS_DIR / "ugcn.pt", UGCN, UGCNConfig, device)
-    rest = torch.as_tensor(motion.skeleton.rest_joints, dtype=torch.float32, device=device)
-    return refine_sequence(lambda q, t: model(q, t, rest), motion, config.window, config.stride,
-                           device=device, progress=progress, batch=batch)
+def _run(model: UGCN, driver: OverlappingWindows, quats, trans, rest_joints, offset, progress, settings):
+    def window_fn(w):
+        q, t = model(w[..., :-3].unflatten(-1, (NUM_JOINTS, 4)), w[..., -3:], rest_joints)
+        return torch.cat([q.flatten(2), t], dim=-1)
+
+    # Overlapping outputs are averaged as sign-continuous quaternions, then
+    # renormalised (the Gramkow mean): the model keeps the input's signs.
+    out = driver.run(window_fn, torch.cat([quats.flatten(1), trans], dim=-1), offset, progress, settings["batch"])
+    return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), out[:, -3:]
+
+
+METHOD = LearnedMethod(
+    name="ugcn", network=UGCN, config=UGCNConfig,
+    driver=lambda config, settings: OverlappingWindows(config.window, settings["stride"]),
+    run=_run,
+    inference=(Param("stride", int, 48, 1, 64, "frames between overlapping windows (at most the 64-frame window)"),
+               Param("batch", int, 64, 1, 100_000, "windows per forward pass")),
+    recipe=Recipe(loss=motion_loss, window=lambda c: c.window, train={"steps": 2400, "batch": 16, "lr": 2e-3, "threads": 1}),
+)
+refine = METHOD.refine

@@ -40,8 +40,8 @@ def tune(seed: int = 0, log=print) -> dict:
     for name, grid in GRIDS.items():
         best = None
         for values in itertools.product(*grid.values()):
-            params = dict(zip(grid, values))
-            row = score(triples, lambda m: refine(m, name, params=params))
+            params = dict(zip(grid, values, strict=False))
+            row = score(triples, lambda m, name=name, params=params: refine(m, name, params=params))
             if best is None or objective(row) < objective(best[1]):
                 best = (params, row)
             log(f"{name:<12} {params}  mpjpe {row['mpjpe']:.2f}  accel_error {row['accel_error']:.2f}")

@@ -1,4 +1,4 @@
-"""The Blender layer end to end, in real bpy (DESIGN.md section 4)."""
+"""The Blender layer end to end, in real bpy (docs/architecture.md, "The add-on")."""
 import os
 
 import numpy as np
@@ -234,11 +234,12 @@ def test_cancel_leaves_keys_unchanged(blender, motion_file):
 
 def test_refiner_error_leaves_keys_unchanged(blender, motion_file):
     from motion_refine.addon import ops_refine
+    from motion_refine.refine_core.errors import BadInputError
 
     obj = import_file(motion_file)
     before = all_keys(obj)
     settings = ops_refine.RefineSettings("butterworth", 100, 400, 5, params={"cutoff_hz": -1.0})
-    with pytest.raises(Exception):
+    with pytest.raises(BadInputError, match="butterworth: cutoff_hz must be a number from 0.01 to 1000"):
         ops_refine.refine_object(obj, settings)
     with pytest.raises(RuntimeError, match="keys unchanged"):  # the refiner raises inside the operator
         refine(params='{"cutoff_hz": -1.0}')
