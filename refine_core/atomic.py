@@ -101,9 +101,10 @@ def remove_stale_temps(final, keep_suffix: bool = False) -> list:
     final = Path(final)
     stem, suffix = _temp_parts(final, keep_suffix)
     pattern = re.compile(rf"\.{re.escape(stem)}\.([0-9a-f]{{{len(_HOST)}}})-(\d+)\.[0-9a-f]{{8}}\.tmp{re.escape(suffix)}")
+    start = f".{stem}."
     removed = []
     try:
-        entries = list(os.scandir(final.parent))
+        entries = [e for e in os.scandir(final.parent) if e.name.startswith(start)]  # cheap first: big folders
     except OSError:
         return removed
     for entry in entries:
