@@ -9,14 +9,23 @@ Each ``Case`` writes its file(s) into a folder and says what must happen:
   (fewer than 3 frames). CLI: as "read"; add-on: the refine operator reports
   it and the keys are unchanged.
 - stage "output": the input is fine, the output cannot be written (CLI exit
-  2 naming the output, no file; add-on: export reports it, no file).
+  2 naming the output; whatever was at the output path is left exactly as
+  it was; add-on: export reports it, the same).
+- stage "argument": a command-line argument (``args``) is refused: CLI exit
+  2, one line stating the problem, no output (the add-on has no such
+  argument; its own checks are tested in tests/addon).
+- stage "method": the input is fine but the method's result is not (NaN
+  from finite values): CLI exit 1, one line naming the method and the
+  input, no output written.
 - stage "ok": a borderline input the project accepts (``note`` says what it
-  does with it); the CLI exits 0 and writes the output (stderr empty, or
-  holding ``warns`` when the case says what is dropped with a warning).
+  does with it); the CLI exits 0 and writes the output; stderr holds at
+  most ``warning:`` lines (and, when the case says what is dropped with a
+  warning, ``warns`` among them).
 
 ``max_rss_mb``: the CLI process's peak resident memory must stay under it
 (memory bombs); ``timeout_s``: the CLI must return within it (a hang is a
-failure, not a stuck suite).
+failure, not a stuck suite). Every case, whatever its stage, leaves no
+temporary file (``.*.tmp``) in its folder.
 
 Hostile cases (``marker=True``) carry a payload that would create
 ``folder / MARKER`` if it ever ran. Bad files are made from the valid samples
@@ -60,6 +69,7 @@ class Case:
     warns: str | None = None  # stage "ok": substring of the warning printed on stderr
     max_rss_mb: float | None = None  # peak RSS of the CLI process must stay below this
     timeout_s: float = 600.0  # the CLI must return within this
+    args: tuple = ()  # more CLI arguments, e.g. ("--fps", "60")
 
 
 # ------------------------------------------------------------------ helpers
@@ -614,6 +624,24 @@ BY_NAME = {case.name: case for case in CASES}
 
 
 # ---------------------------------------------------------------- running
+def output_state(path):
+    """What is at ``path``, not following a link: None if nothing, else
+    (file type, inode, size, mtime, link target). Compared before and after
+    a run, it says whether the output path was written or replaced."""
+    p = os.fspath(path).rstrip(os.sep) or os.sep  # "newdir/": was a file "newdir" written?
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return None
+    return (stat.S_IFMT(st.st_mode), st.st_ino, st.st_size, st.st_mtime_ns,
+            os.readlink(p) if stat.S_ISLNK(st.st_mode) else None)
+
+
+def temps_left(folder) -> list:
+    """Hidden temporary files (atomic_write's ``.NAME.*.tmp``) anywhere under ``folder``."""
+    return sorted(p.name for p in Path(folder).rglob(".*") if ".tmp" in p.name)
+
+
 @dataclass
 class CliResult:
     input: Path
@@ -626,6 +654,7 @@ class CliResult:
     peak_rss_mb: float = 0.0  # the CLI process's peak resident memory (getrusage of that child)
     seconds: float = 0.0
     timed_out: bool = False
+    temps: tuple = ()  # temporary files left in the case folder
 
     @property
     def message(self) -> str:
@@ -641,15 +670,17 @@ def run_cli(case: Case, folder) -> CliResult:
     folder.mkdir(parents=True, exist_ok=True)
     src = case.build(folder)
     out = (case.output or default_output)(folder)
+    before = output_state(out)
     try:
         code, stdout, stderr, rss_kb, seconds, timed_out = _run_measured(
-            [sys.executable, "-m", "refine_core", "refine", str(src), "-o", str(out), "--method", case.method],
-            case.timeout_s)
-        written = out.exists()
+            [sys.executable, "-m", "refine_core", "refine", str(src), "-o", str(out), "--method", case.method,
+             *case.args], case.timeout_s)
+        after = output_state(out)
+        written = after is not None and after != before
     finally:
         release(folder)
     return CliResult(src, out, code, stderr, stdout, written, (folder / MARKER).exists(), rss_kb / 1024.0,
-                     seconds, timed_out)
+                     seconds, timed_out, tuple(temps_left(folder)))
 
 
 TIME = Path("/usr/bin/time")
@@ -686,21 +717,172 @@ def _run_measured(argv, timeout_s):
         return proc.returncode, stdout, stderr, rss_kb, seconds, timed_out  # time -o keeps its own notes out of stderr
 
 
+EXIT_CODES = {"read": 2, "refine": 2, "output": 2, "argument": 2, "method": 1}
+
+
 def problems(case: Case, r: CliResult) -> str:
     """'' if the case did what the corpus expects, else what went wrong."""
     if r.payload_ran:
         return "PAYLOAD RAN"
     limits = [msg for bad, msg in (
         (r.timed_out, f"did not return within {case.timeout_s:.0f} s"),
-        (case.max_rss_mb is not None and r.peak_rss_mb >= (case.max_rss_mb or 0), f"peak RSS {r.peak_rss_mb:.0f} MB")) if bad]
-    if case.stage == "ok":
-        warned = r.stderr == "" if case.warns is None else case.warns in r.stderr
-        found = limits + ([] if r.code == 0 and r.output_written else [f"expected success, got exit {r.code}"])
-        return "; ".join(found + ([] if warned else ["unexpected stderr"]))
+        (case.max_rss_mb is not None and r.peak_rss_mb >= (case.max_rss_mb or 0), f"peak RSS {r.peak_rss_mb:.0f} MB"),
+        (bool(r.temps), f"temporary files left: {', '.join(r.temps)}")) if bad]
     lines = r.stderr.strip().splitlines()
-    named = r.output if case.stage == "output" else r.input
+    if case.stage == "ok":
+        found = limits + ([] if r.code == 0 and r.output_written else [f"expected success, got exit {r.code}"])
+        noise = [line for line in lines if not line.startswith("warning: ")]
+        warned = case.warns is None or case.warns in r.stderr
+        return "; ".join(found + ([f"stderr: {noise[0]}"] if noise else []) + ([] if warned else ["warning missing"]))
+    named = {"output": r.output, "argument": ""}.get(case.stage, r.input)
+    code = EXIT_CODES[case.stage]
     found = limits + [msg for bad, msg in (
-        (r.code != 2, f"exit {r.code}, expected 2"), (len(lines) != 1, f"{len(lines)} stderr lines"),
+        (r.code != code, f"exit {r.code}, expected {code}"), (len(lines) != 1, f"{len(lines)} stderr lines"),
         (str(named) not in r.message, "file not named"), (case.expect not in r.message, "problem not stated"),
         (r.output_written, "output written")) if bad]
     return "; ".join(found)
+
+
+
+
+# ------------------------------------ issue 20: outputs, interruptions, --fps, messages
+def _char_device_output(folder):
+    """A character device (like /dev/null) as the output: made in the case
+    folder where root may (mknod), so that a regression replaces only that
+    node; an ordinary user gets /dev/null itself (which they cannot replace)."""
+    node = Path(folder) / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        return node
+    except OSError:
+        if os.geteuid() != 0:
+            return Path("/dev/null")
+    os.mkfifo(node)  # root without CAP_MKNOD: another non-regular file stands in
+    return node
+
+
+def _symlink_output(target_exists):
+    def output(folder):
+        target = Path(folder) / "target.npz"
+        if target_exists:
+            target.write_bytes(b"the user's file, not to be touched")
+        link = Path(folder) / "link.npz"
+        link.symlink_to(target.name)
+        return link
+    return output
+
+
+def _fifo_output(folder):
+    path = Path(folder) / "refined.npz"
+    os.mkfifo(path)
+    return path
+
+
+def _folder_output(folder):
+    path = Path(folder) / "refined.npz"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _trailing_slash_output(exists):
+    def output(folder):
+        path = Path(folder) / "newdir"
+        if exists:
+            path.mkdir(exist_ok=True)
+        return str(path) + os.sep
+    return output
+
+
+def _named_output(name):
+    return lambda folder: Path(folder) / name
+
+
+def _with_stale_temp(build):
+    """``build``'s input plus a temporary sibling of the default output left by a
+    writer that is gone: a real process that created it (atomic.temp_sibling)
+    and exited without removing it, as SIGKILL leaves one."""
+    def with_temp(folder):
+        src = build(folder)
+        code = ("import sys; from refine_core.atomic import temp_sibling; "
+                "temp_sibling(sys.argv[1]).write_bytes(bytes(1000))")
+        subprocess.run([sys.executable, "-c", code, str(default_output(folder))], check=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return src
+    return with_temp
+
+
+def _npz_with_member_names(name, members):
+    """A valid AMASS-style npz with extra members stored under raw zip names (paths)."""
+    def build(folder):
+        import io
+        import zipfile
+
+        path = _poses_npz(name)(folder)
+        with zipfile.ZipFile(path, "a") as zf:
+            for member in members:
+                data = io.BytesIO()
+                np.save(data, np.arange(3.0))
+                zf.writestr(member, data.getvalue())
+        return path
+    return build
+
+
+def _huge_trans(folder):
+    """Finite translations near the float limit: valid input, but filtering overflows to inf."""
+    path = Path(folder) / "huge_trans.npz"
+    np.savez(path, poses=np.zeros((40, 72)), trans=np.full((40, 3), 1.7e308), mocap_framerate=np.float64(30))
+    return path
+
+
+def issue20_output_cases() -> list:
+    """Issue 20's output and command-line cases (D1, D8, D9, D14, D15, --fps)."""
+    walk = _motion_npz("walk.npz", 40)
+    above_max = "fps this tool accepts"
+    return [
+        # D1: what is at the output path is never replaced unless it is a regular file
+        Case("output_character_device", walk, "not a regular file", "output", output=_char_device_output),
+        Case("output_symlink_to_file", walk, "is a symbolic link", "output", output=_symlink_output(True)),
+        Case("output_dangling_symlink", walk, "is a symbolic link", "output", output=_symlink_output(False)),
+        Case("output_fifo", walk, "named pipe (FIFO), not a regular file", "output", output=_fifo_output),
+        Case("output_existing_folder", walk, "is a folder", "output", output=_folder_output),
+        # D15: folders named with a trailing separator, long names, npz member paths
+        Case("output_new_folder_trailing_slash", walk, "ends with a path separator", "output",
+             output=_trailing_slash_output(False)),
+        Case("output_existing_folder_trailing_slash", walk, "ends with a path separator", "output",
+             output=_trailing_slash_output(True)),
+        Case("output_name_250_bytes", walk, None, "ok", output=_named_output("o" * 246 + ".npz"),
+             note="written (the temporary name is shortened to fit 255 bytes)"),
+        Case("output_name_255_bytes_multibyte", walk, None, "ok", output=_named_output("動" * 83 + "ab.npz"),
+             note="written (the temporary name is cut at a character boundary)"),
+        Case("output_name_256_bytes", walk, "256 bytes long", "output", output=_named_output("o" * 252 + ".npz")),
+        Case("npz_member_names_are_paths", _npz_with_member_names("member_paths.npz", ["../../x.npy", "/abs/y.npy", "c:\\z.npy"]),
+             None, "ok", note="extras renamed `.._.._x`, `_abs_y`, `c__z` with a `warning:` line each"),
+        # D9: a temporary file left by a killed writer goes on the next write to the same output
+        Case("stale_temp_of_killed_writer", _with_stale_temp(walk), None, "ok",
+             note="written; the dead writer's temporary file is removed"),
+        # D8: frame rates, in the file and given with --fps
+        Case("fps_1e10_in_file", _poses_npz("fps_1e10.npz", mocap_framerate=np.float64(1e10)), above_max),
+        Case("fps_1001_in_file", _poses_npz("fps_1001.npz", mocap_framerate=np.float64(1001)), above_max),
+        Case("fps_1000_in_file", _poses_npz("fps_1000.npz", mocap_framerate=np.float64(1000)), None, "ok",
+             note="the highest frame rate accepted (Butterworth designs fine)"),
+        Case("fps_arg_60_on_file_without_fps", _poses_npz("no_fps.npz", mocap_framerate=None), None, "ok",
+             args=("--fps", "60"), note="refined at 60 fps; 60 written into the output"),
+        Case("fps_arg_zero", walk, "--fps 0: frame rate must be a positive number", "argument", args=("--fps", "0")),
+        Case("fps_arg_negative", walk, "--fps -30: frame rate must be a positive number", "argument",
+             args=("--fps", "-30")),
+        Case("fps_arg_nan", walk, "--fps nan: frame rate must be a positive number", "argument", args=("--fps", "nan")),
+        Case("fps_arg_inf", walk, "--fps inf: frame rate must be a positive number", "argument", args=("--fps", "inf")),
+        Case("fps_arg_1e10", walk, "--fps 1e+10: frame rate 1e+10 fps is above the 1000", "argument", args=("--fps", "1e10")),
+        # D14: messages that name the real culprit
+        Case("range_reversed", walk, "frame range 30..10 is reversed", "argument", args=("--start", "30", "--end", "10")),
+        Case("range_reversed_by_one", walk, "frame range 11..10 is reversed", "argument",
+             args=("--start", "11", "--end", "10")),
+        Case("method_result_not_finite_butterworth", _huge_trans, "method butterworth produced NaN or infinite", "method"),
+        Case("method_result_not_finite_gaussian", _huge_trans, "method gaussian produced NaN or infinite", "method",
+             method="gaussian"),
+        Case("method_result_not_finite_savgol", _huge_trans, "method savgol produced NaN or infinite", "method",
+             method="savgol"),
+    ]
+
+
+CASES += issue20_output_cases()

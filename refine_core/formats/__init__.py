@@ -1,7 +1,7 @@
 """Read every SMPL motion file people have; write the interchange file.
 
     read_motion(path, track=None, fps=None) -> Motion     validated, meta filled
-    describe(path, fps=None, track=None) -> dict          what ``info`` prints
+    describe(path, track=None, fps=None) -> dict          what ``info`` prints
     write_npz(motion, path)                     the interchange .npz, atomically
     FORMATS                                     ((id, one-line description), ...)
 
@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from ..errors import BadInputError
-from ..motion import Motion
+from ..motion import Motion, check_fps
 from .containers import load_container
 from .layouts import LAYOUTS, detect
 from .writer import write_npz
@@ -48,7 +48,7 @@ def read_motion(path, track=None, fps: float | None = None) -> Motion:
     of equally long ones). Single-motion files accept only None.
     fps: the motion's frame rate when the caller knows it (the video's, for
     estimator output without one); it replaces the file's or the assumed
-    rate. ``Motion.validate`` checks its range.
+    rate (fps_assumed is then False), within ``motion.MAX_FPS``.
     """
     path = os.fspath(path)
     try:
@@ -63,21 +63,18 @@ def read_motion(path, track=None, fps: float | None = None) -> Motion:
     motion.meta.update(source=path, format=fmt, track=chosen,
                        tracks=[{"id": tid, "frames": n} for tid, n in tracks], fps_given=fps)
     if fps is not None:
-        try:
-            motion.fps = float(fps)
-        except (TypeError, ValueError):
-            raise BadInputError(path, f"frame rate must be a number, got {fps!r}") from None
+        motion.fps = check_fps(fps, f"--fps {fps}")
         motion.meta["fps_assumed"] = False
     return motion.validate(path)
 
 
-def describe(path, fps: float | None = None, track=None) -> dict:
+def describe(path, track=None, fps: float | None = None) -> dict:
     """What the file holds, as the ``info`` command prints it.
 
     Returns {path, format, description, frames, fps, fps_assumed, tracks
     ([{"id", "frames"}]), track, has_betas, gender, has_keypoints,
     keypoints_shape, extra_keys, up_axis}. Only the selected track is built;
-    ``fps`` and ``track`` as for read_motion.
+    ``track`` and ``fps`` as for read_motion.
     """
     motion = read_motion(path, track, fps=fps)
     meta = motion.meta

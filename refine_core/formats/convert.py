@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import BadInputError
+from ..motion import frames_text
 from ..rotations import IDENTITY_QUAT, axis_angle_to_quat, matrix_to_quat, rot6d_to_matrix
 from .containers import Oversize
 
@@ -34,12 +35,6 @@ def numeric(value, src, what):
     if arr.dtype.kind not in "iuf":
         raise BadInputError(src, f"{what} is not a numeric array (dtype {arr.dtype})")
     return arr.astype(np.float64)
-
-
-def frames_text(bad_rows, limit=5):
-    """'3, 7, 9 ... (12 in all)' for an index array."""
-    idx = [int(i) for i in bad_rows]
-    return ", ".join(map(str, idx[:limit])) + (f" ... ({len(idx)} in all)" if len(idx) > limit else "")
 
 
 def joint_quats(value, joints, src, what):

@@ -204,6 +204,8 @@ def check_frame_range(motion: Motion, frame_range, source=None) -> tuple:
     start, end = (0, last) if frame_range is None else frame_range
     start = 0 if start is None else int(start)
     end = last if end is None else int(end)
+    if start > end:
+        raise BadInputError(source, f"frame range {start}..{end} is reversed: the start frame comes after the end frame")
     if not 0 <= start <= end <= last:
         raise BadInputError(source, f"frame range {start}..{end} is outside the motion's frames 0..{last}")
     return start, end

@@ -111,12 +111,13 @@ def test_export_to_unwritable_place_reports_and_writes_nothing(user_armature, tm
     obj, keys = user_armature
     folder = _case_folder(tmp_path)
     out = case.output(folder)
-    before = scene_state()
+    before, at_path = scene_state(), bi.output_state(out)
     try:
         with pytest.raises(RuntimeError) as info:
             bpy.ops.motion_refine.export_smpl(filepath=str(out))
         assert str(out) in str(info.value) and case.expect in str(info.value)
-        assert not out.exists()
+        assert bi.output_state(out) == at_path  # nothing written, nothing replaced (a link, a device, a folder)
+        assert not bi.temps_left(folder)
     finally:
         bi.release(folder)
     assert scene_state() == before and same_keys(keys, obj)
