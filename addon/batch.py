@@ -1,4 +1,4 @@
-"""Headless batch refinement through real Blender (DESIGN.md section 4, Batch).
+"""Headless batch refinement through real Blender (docs/batch.md).
 
     blender -b --python addon/batch.py -- IN... --out DIR --method M [options]
     python addon/batch.py -- IN... --out DIR --method M [options]     (bpy as a module)

@@ -13,10 +13,6 @@ class BadInputError(Exception):
         super().__init__(f"{self.source}: {self.problem}" if self.source else self.problem)
 
 
-class InputWarning(UserWarning):
-    """Something in an input was left out (e.g. an oversize extra); the rest was read."""
-
-
 # Exit codes of every command (CLI, batch, worker), in one place.
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: "internal error: ..."
@@ -26,7 +22,8 @@ EXIT_SOME_FAILED = 3  # a batch in which some files failed (each reported with i
 
 class InputWarning(UserWarning):
     """Something about the user's file that did not stop the work but changed
-    what was written (``warnings.warn``; the CLI prints it as ``warning: ...``)."""
+    what was written, e.g. an oversize extra left out (``warnings.warn``; the
+    CLI prints it as ``warning: ...``)."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,4 +1,4 @@
-"""Motion quality metrics (DESIGN.md section 6).
+"""Motion quality metrics (docs/architecture.md, "Metrics").
 
 Conventions: joint arrays are (T, J, 3) in METRES (J = 24 for SMPL joints from
 ``Motion.joints()``); results are in millimetres unless stated. Every joint

@@ -1,6 +1,5 @@
 """``Motion``: the one currency of the core (docs/architecture.md, "Data flow")."""
 from dataclasses import dataclass, field, replace
-from typing import Optional
 
 import numpy as np
 
@@ -58,9 +57,9 @@ class Motion:
     rotations: np.ndarray
     trans: np.ndarray
     fps: float
-    betas: Optional[np.ndarray] = None
+    betas: np.ndarray | None = None
     skeleton: Skeleton = field(default_factory=Skeleton)
-    keypoints_2d: Optional[np.ndarray] = None
+    keypoints_2d: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -116,7 +115,8 @@ class Motion:
         if rot.ndim != 3 or rot.shape[1:] != (NUM_JOINTS, 4):
             raise BadInputError(source, f"rotations have shape {rot.shape}, expected (T, 24, 4)")
         if trans.shape != (rot.shape[0], 3):
-            raise BadInputError(source, f"translation has shape {trans.shape} but the poses have {rot.shape[0]} frames; expected ({rot.shape[0]}, 3)")
+            raise BadInputError(source, f"translation has shape {trans.shape} but the poses have {rot.shape[0]} frames; "
+                                        f"expected ({rot.shape[0]}, 3)")
         if not np.issubdtype(rot.dtype, np.number) or not np.issubdtype(trans.dtype, np.number):
             raise BadInputError(source, "poses and translation must be numeric arrays")
         if rot.shape[0] < min_frames:

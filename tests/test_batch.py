@@ -1,4 +1,4 @@
-"""Headless batch (addon/batch.py, DESIGN.md section 4): real files, real bpy.
+"""Headless batch (addon/batch.py, docs/batch.md): real files, real bpy.
 
 The batch runs as users run it, ``python addon/batch.py -- ...`` in a
 subprocess (bpy as a module stands in for ``blender -b --python``); the

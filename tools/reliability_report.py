@@ -29,7 +29,7 @@ same corpus runs in CI through the CLI (`tests/test_reliability.py`) and
 through the Blender add-on's import operator
 (`tests/addon/test_reliability_addon.py`).
 
-The contract (DESIGN.md section 3): bad input exits 2 with one line on
+The contract (docs/architecture.md): bad input exits 2 with one line on
 stderr naming the file and the problem, and writes no output file; in
 Blender the import reports the error, creates nothing and leaves the keys
 of the armatures already in the scene unchanged. Borderline inputs marked

@@ -1,4 +1,4 @@
-"""Write the interchange file (DESIGN.md section 2), atomically."""
+"""Write the interchange file (docs/architecture.md, "Interchange file"), atomically."""
 import os
 import re
 import warnings
