@@ -134,16 +134,28 @@ def test_ray_twenty_files_two_bad(inputs, reference, ray_address, tmp_path):
 
 
 def actor_pids(title=b"ray::BatchWorker") -> list:
-    """Processes of the batch's Ray actors: Ray titles them after the class,
-    and after the method while one runs (``ray::BatchWorker.run``)."""
-    pids = []
+    """Processes of the batch's Ray actors in this module's cluster (its
+    raylet is our child; other runs on the machine may have their own): Ray
+    titles them after the class, and after the method while one runs
+    (``ray::BatchWorker.run``)."""
+    parents, titles = {}, {}
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and title in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
+            if proc.name.isdigit():
+                stat = (proc / "stat").read_text()
+                parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                titles[int(proc.name)] = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
             pass
-    return pids
+
+    def ours(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid, cmd in titles.items() if title in cmd and ours(pid)]
 
 
 def wait_for(condition, timeout=180.0):
