@@ -411,7 +411,10 @@ def test_frame_rate_field_sets_the_motions_rate(blender, tmp_path):
 
 
 # ------------------------------------------------------------ Save Graph
-@pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.stage == "output"])
+# Only the cases whose folder refuses any file: the graph is saved under another name (graph.png),
+# so outputs refused for their exact path (a FIFO, a device, a symlink, a 256-byte name) do not apply.
+@pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.stage == "output"
+                                  and c.output in (bi.read_only_output, bi.missing_output_folder)])
 def test_save_graph_to_unwritable_place_is_one_line(user_armature, tmp_path, name):
     """Save Graph writes through atomic_write: one error line naming the file, nothing written."""
     obj, _ = user_armature
