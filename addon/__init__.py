@@ -3,6 +3,8 @@
 Modules: ``compat`` (action API across 4.2..5.x), ``armature`` (bones, mesh,
 rotation mapping), ``animio`` (keys <-> Motion), ``ops_import``,
 ``ops_refine`` (refine/restore and the shared ``refine_object``),
+``backups`` (the per-action backups Restore Original puts back),
+``external`` (External Python worker),
 ``ops_export``, ``review`` (metrics and graph), ``ui`` (panel), ``prefs``.
 """
 import bpy

@@ -101,9 +101,42 @@ def _write_curve(fc, frame_start, row0, values):
         co[idx, 1] = values
         fc.keyframe_points.foreach_set("co", co.ravel())
     else:
-        for f, v in zip(frames, values):
+        for f, v in zip(frames, values, strict=True):
             fc.keyframe_points.insert(float(f), float(v), options={"FAST"})
     fc.update()
+
+
+# Every stored field of a keyframe: (name, values per key, dtype) for foreach_get/set.
+_KEY_FIELDS = [(name, 2, np.float32) for name in ("co", "handle_left", "handle_right")] + \
+    [(name, 1, np.int32) for name in ("interpolation", "easing", "handle_left_type", "handle_right_type", "type")] + \
+    [(name, 1, np.float32) for name in ("back", "amplitude", "period")] + \
+    [(name, 1, bool) for name in ("select_control_point", "select_left_handle", "select_right_handle")]
+
+
+def motion_curve_ids() -> list[tuple[str, int, str]]:
+    """(data_path, index, group) of every motion curve, in key_motion's order."""
+    return [(rot_path(n), c, n) for n in JOINT_NAMES for c in range(4)] + [(LOC_PATH, c, ROOT) for c in range(3)]
+
+
+def copy_motion_keys(src: bpy.types.Action, dst: bpy.types.Action, obj) -> None:
+    """Make the motion curves of action ``dst`` hold exactly the keys of
+    ``src``'s (both as they animate ``obj``); other curves are left alone."""
+    src_curves = compat.fcurve_collection(src, obj)
+    dst_curves = compat.ensure_fcurves(dst, obj)
+    for path, index, group in motion_curve_ids():
+        a = src_curves.find(path, index=index) if src_curves else None
+        if a is None:
+            continue
+        b = dst_curves.find(path, index=index) or compat.new_fcurve(dst_curves, path, index, group)
+        n = len(a.keyframe_points)
+        b.keyframe_points.clear()
+        b.keyframe_points.add(n)
+        for name, width, dtype in _KEY_FIELDS:
+            buf = np.empty(n * width, dtype=dtype)
+            a.keyframe_points.foreach_get(name, buf)
+            b.keyframe_points.foreach_set(name, buf)
+        b.extrapolation = a.extrapolation
+        b.update()
 
 
 # ---------------------------------------------------------------- reading
@@ -202,8 +235,8 @@ def load_meta(obj) -> dict:
 def _encode(value):
     """JSON-safe form; numpy arrays and bytes keep dtype and bits exactly."""
     if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return {"__list__": _encode(value.tolist())}
+        if value.dtype == object:  # element by element with the shape: np.array(list) would nest arrays into more axes
+            return {"__objects__": [_encode(v) for v in value.ravel()], "shape": list(value.shape)}
         buf = io.BytesIO()
         np.save(buf, value, allow_pickle=False)
         return {"__npy__": base64.b64encode(buf.getvalue()).decode("ascii")}
@@ -217,7 +250,7 @@ def _encode(value):
         return {"__tuple__": [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)  # paths and other plain objects
 
@@ -234,7 +267,12 @@ def _decode(value):
         return base64.b64decode(value["__bytes__"])
     if "__tuple__" in value:
         return tuple(_decode(v) for v in value["__tuple__"])
-    if "__list__" in value:
+    if "__objects__" in value:
+        arr = np.empty(len(value["__objects__"]), dtype=object)
+        for i, v in enumerate(value["__objects__"]):  # one by one: assigning a list would broadcast sequences
+            arr[i] = _decode(v)
+        return arr.reshape(value["shape"])
+    if "__list__" in value:  # written before the shape was kept
         return np.array(_decode(value["__list__"]), dtype=object)
     if "__dict__" in value:
         return {_decode(k): _decode(v) for k, v in value["__dict__"]}

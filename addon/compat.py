@@ -13,10 +13,15 @@ HAS_SLOTS = "slots" in bpy.types.Action.bl_rna.properties
 
 
 def _slot_for(action, obj, create: bool):
-    """The action's slot for ``obj`` (assigned slot, else first suitable one)."""
+    """The action's slot for ``obj``: the assigned one; in another action (a
+    copy or backup) the slot of the same identifier; else the first suitable one."""
     ad = obj.animation_data
     if ad is not None and ad.action == action and ad.action_slot is not None:
         return ad.action_slot
+    wanted = ad.last_slot_identifier if ad is not None else ""
+    for slot in action.slots:
+        if wanted and slot.identifier == wanted:
+            return slot
     for slot in action.slots:
         if getattr(slot, "target_id_type", "OBJECT") in ("OBJECT", "UNSPECIFIED"):
             return slot

@@ -36,7 +36,11 @@ def refine_external(python: str, motion, method: str, progress=None, **kwargs):
             code = _run_worker(python, job, out, err, progress)
             err.seek(0)
             _check_exit(python, code, err.read())
-        rotations, trans, added = read_result(out)
+        try:
+            rotations, trans, added = read_result(out)
+        except Exception as exc:  # exited 0 but wrote nothing readable: say so without the temp path
+            what = "no result" if isinstance(exc, FileNotFoundError) else f"an unreadable result ({type(exc).__name__})"
+            raise RuntimeError(f"External Python worker ({python}) exited without error but wrote {what}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if "refined_range" in added:
@@ -54,8 +58,10 @@ def _worker_env() -> dict:
 
 
 def _run_worker(python, job, out, err_file, progress) -> int:
-    """Start the worker, relay progress until its stdout closes; returns its
-    exit code. Any exception from ``progress`` kills the worker and propagates."""
+    """Start the worker, relay progress until it exits; returns its exit
+    code. ``progress`` is called at least every POLL_S seconds, also after the
+    worker closed its stdout, so a cancel always lands; any exception from it
+    kills the worker and propagates."""
     cmd = [python, "-m", "refine_core", "worker", job, out]
     try:
         proc = subprocess.Popen(cmd, cwd=str(PACKAGE_ROOT), env=_worker_env(), stdin=subprocess.DEVNULL,
@@ -71,14 +77,24 @@ def _run_worker(python, job, out, err_file, progress) -> int:
             try:
                 line = lines.get(timeout=POLL_S)
             except queue.Empty:
+                if proc.poll() is not None:  # exited, though a process it started may still hold stdout
+                    break
                 line = ""
-            if line is None:  # stdout closed: the worker ended or died
+            if line is None:  # stdout closed: the worker ended, died or closed it
                 break
             if line.startswith(PROGRESS_PREFIX):
-                fraction = float(line[len(PROGRESS_PREFIX):])
+                try:
+                    fraction = float(line[len(PROGRESS_PREFIX):])
+                except ValueError:  # not the worker's own line: keep the last fraction
+                    pass
             if progress is not None:
                 progress(fraction)
-        return proc.wait()
+        while True:  # a worker may close stdout and go on: wait for its exit, still cancellable
+            try:
+                return proc.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                if progress is not None:
+                    progress(fraction)
     except BaseException:
         proc.kill()
         proc.wait()

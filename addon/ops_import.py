@@ -2,7 +2,8 @@
 import os
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+import numpy as np
+from bpy.props import EnumProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from ..refine_core.errors import BadInputError
@@ -24,27 +25,40 @@ def resolve_up_axis(mode: str, motion: Motion) -> str:
     return {"z": "Z_UP", "+z": "Z_UP", "-y": "NEG_Y_UP"}.get(up, "Y_UP")
 
 
-def set_scene_fps(scene, fps: float):
-    """Integer rates exactly; others as fps / fps_base (29.97 -> 30 / 1.001)."""
-    base = max(1, int(round(fps)))
+def set_scene_fps(scene, fps: float) -> str | None:
+    """Set the scene rate as Blender stores it, integer fps / fps_base: integer
+    rates exactly, others as 29.97 -> 30 / 1.001, rates past 32767 with a
+    base below 1. Returns a one-line warning when Blender's limits (fps
+    1..32767, base 1e-5..1e6, a float32 base) do not let it hold ``fps``, else None."""
+    base = min(max(1, int(round(fps))), scene.render.bl_rna.properties["fps"].hard_max)
     scene.render.fps = base
-    scene.render.fps_base = base / fps
+    scene.render.fps_base = base / fps  # clamped by Blender to its range
+    held = scene_fps(scene)
+    if abs(held - fps) > 1e-6 * fps:
+        return (f"the scene plays at {held:g} fps, the nearest Blender can hold to the file's {fps:g} fps "
+                f"(export keeps {fps:g})")
+    return None
 
 
 def scene_fps(scene) -> float:
     return scene.render.fps / scene.render.fps_base
 
 
-def import_motion(context, motion: Motion, name: str, up_axis="AUTO", fps_mode="SET_SCENE", model=None):
+def import_motion(context, motion: Motion, name: str, up_axis="AUTO", fps_mode="SET_SCENE", model=None,
+                  warnings: list = None):
     """Build the armature (and mesh when ``model`` is given) keyed with
-    ``motion``; row 0 at the scene's start frame. Returns the armature."""
+    ``motion``; row 0 at the scene's start frame. Returns the armature;
+    what the user should hear about (a scene rate Blender cannot hold) is
+    appended to ``warnings``."""
     scene = context.scene
     if context.mode != "OBJECT":  # building bones switches modes; start from object mode
         bpy.ops.object.mode_set(mode="OBJECT")
     if fps_mode == "RESAMPLE":
         motion = resample(motion, scene_fps(scene))
     else:
-        set_scene_fps(scene, motion.fps)
+        warning = set_scene_fps(scene, motion.fps)
+        if warning and warnings is not None:
+            warnings.append(warning)
     if model is not None:
         motion.skeleton = Skeleton(model.rest_joints(motion.betas), source=str(model.path))
     axis = resolve_up_axis(up_axis, motion)
@@ -61,13 +75,14 @@ def import_motion(context, motion: Motion, name: str, up_axis="AUTO", fps_mode="
     return obj
 
 
-def read_input(filepath, track=None):
+def read_input(filepath, track=None, fps=None):
     """(motion, SMPL model or None) for ``filepath``: the file read and
-    validated, the preferences' model loaded. Everything that can fail
-    happens here, before anything is created (the operator and batch share it)."""
+    validated (``fps`` given: the motion's rate instead of the file's), the
+    preferences' model loaded. Everything that can fail happens here, before
+    anything is created (the operator and batch share it)."""
     from ..refine_core.formats import read_motion
 
-    motion = read_motion(filepath, track=track)  # read_motion returns a validated motion
+    motion = read_motion(filepath, track=track, fps=fps)  # read_motion returns a validated motion
     path = model_path(bpy.context)
     model = None
     if path:
@@ -136,8 +151,13 @@ class MOTION_REFINE_OT_import_smpl(bpy.types.Operator, ImportHelper):
         ],
         default="AUTO",
     )
+    fps: FloatProperty(  # SKIP_SAVE: a rate remembered from the last import would override the next file's
+        name="Frame Rate", min=0.0, soft_max=240.0, default=0.0, precision=3, options={"SKIP_SAVE"},
+        description="The motion's frame rate in fps; 0: the file's (30 when the file has none, as VIBE, WHAM "
+                    "or 4D-Humans files)",
+    )
     fps_mode: EnumProperty(
-        name="Frame Rate",
+        name="Scene Rate",
         items=[
             ("SET_SCENE", "Set Scene FPS", "Set the scene frame rate to the file's"),
             ("RESAMPLE", "Resample", "Resample the motion (slerp) to the scene frame rate"),
@@ -155,12 +175,18 @@ class MOTION_REFINE_OT_import_smpl(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, f"{self.filepath}: cannot import ({type(err).__name__}: {err})")
             return {"CANCELLED"}
         name = os.path.splitext(os.path.basename(self.filepath))[0] or "SMPL"
-        obj = import_motion(context, motion, name, self.up_axis, self.fps_mode, model)
-        self.report({"INFO"}, f"Imported {motion.num_frames} frames at {motion.fps:g} fps as '{obj.name}'")
+        warnings = []
+        obj = import_motion(context, motion, name, self.up_axis, self.fps_mode, model, warnings)
+        assumed = " (the file has no frame rate: set Frame Rate if it is not 30)" if motion.meta.get("fps_assumed") else ""
+        self.report({"INFO"}, f"Imported {motion.num_frames} frames at {motion.fps:g} fps{assumed} as '{obj.name}'")
+        for warning in warnings:
+            self.report({"WARNING"}, f"{self.filepath}: {warning}")
         return {"FINISHED"}
 
     def _read(self):
-        return read_input(self.filepath, _track_arg(self.track))
+        # The property is float32: its shortest decimal form is what the user typed (29.97, not 29.9699993).
+        fps = float(str(np.float32(self.fps))) if self.fps > 0 else None
+        return read_input(self.filepath, _track_arg(self.track), fps)
 
 
 def menu_import(self, context):

@@ -5,22 +5,23 @@ and the batch script share one implementation:
 
 - ``prepare(obj, settings)``  main thread: read the keys into a ``RefineJob``;
 - ``compute(job, progress)``  any thread, no bpy: refine, metrics, graph PNG;
-- ``apply(obj, job, result)`` main thread: keep the original, write the
-  range back, store metrics, load the graph image.
+- ``apply(obj, job, result)`` main thread: back up the action (backups.py),
+  write the range back, store metrics, load the graph image.
 
 ``refine_object`` runs the three in a row.
 """
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from mathutils import Vector
 
 from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS, Cancelled, check_request, refine
-from . import animio, armature, compat, external, prefs, review
+from . import animio, armature, backups, external, prefs, review
 
 ALREADY_REFINED = "refining the already-refined keys (original kept)"
 
@@ -36,6 +37,8 @@ class RefineSettings:
     strength: float = 1.0
     device: str = "auto"
     params: dict = field(default_factory=dict)
+    feet: str = "off"  # "lock": hold planted feet (refine_core.feet)
+    feet_params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -55,8 +58,8 @@ class RefineJob:
 class RefineResult:
     motion: object
     metrics: dict
-    graph_path: Optional[str]
-    graph_error: Optional[str] = None
+    graph_path: str | None
+    graph_error: str | None = None
 
 
 # ---------------------------------------------------------------- the three steps
@@ -70,6 +73,7 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
         table = animio.curve_table(obj)
     except ValueError as err:
         raise BadInputError(None, str(err)) from None
+    backups.check_writable(obj)
     motion = animio.read_motion_from_object(obj)
     first = table.frame_start
     start = max(settings.frame_start, first) - first
@@ -78,18 +82,20 @@ def prepare(obj, settings: RefineSettings) -> RefineJob:
         raise BadInputError(
             obj.name, f"frames {settings.frame_start}..{settings.frame_end} lie outside the motion's "
             f"frames {first}..{first + motion.num_frames - 1}")
-    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name), bool(obj.motion_refine.refined),
-                     prefs.external_python(bpy.context))
+    return RefineJob(motion, (start, end), first, settings, review.graph_path(obj.name),
+                     backups.backup_of(obj) is not None, prefs.external_python(bpy.context))
 
 
-def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) -> RefineResult:
+def compute(job: RefineJob, progress: Callable[[float], None] | None = None) -> RefineResult:
     """Refine and measure (no bpy: safe in a worker thread). ``progress`` may
     raise ``Cancelled``; errors propagate and nothing has been changed."""
     s = job.settings
     run = refine if not job.python else lambda *a, **k: external.refine_external(job.python, *a, **k)
     refined = run(job.motion, s.method, frame_range=job.rows, blend=s.blend_frames, strength=s.strength,
-                     device=s.device, params=s.params or None, progress=progress)
-    metrics, curves = review.refine_metrics(job.motion, refined, *job.rows, job.frame_offset)
+                     device=s.device, params=s.params or None, progress=progress, feet=s.feet,
+                     feet_params=s.feet_params or None)
+    metrics, curves = review.refine_metrics(job.motion, refined, *job.rows, job.frame_offset,
+                                            up_axis=s.feet_params.get("up_axis"))
     try:
         path, err = review.plot_accel(job.graph_path, curves, metrics), None
     except Exception as exc:  # no matplotlib: the keys and numbers still land
@@ -98,13 +104,13 @@ def compute(job: RefineJob, progress: Optional[Callable[[float], None]] = None) 
 
 
 def apply(obj, job: RefineJob, result: RefineResult) -> dict:
-    """Write the refined rows back (keeping a copy of the original action
-    before the first refinement), store the metrics, load the graph."""
-    keep_original(obj)
+    """Write the refined rows back (into the object's own action, backed up
+    before its first refinement), store the metrics, load the graph."""
+    backups.prepare_write(obj)
     start, end = job.rows
     animio.write_rows(obj, start, end, result.motion.rotations, result.motion.trans)
-    obj.motion_refine.refined = True
     obj[review.METRICS_KEY] = result.metrics
+    review.store_contacts(obj, result.motion, job.frame_offset)
     if result.graph_path:
         review.load_graph_image(result.graph_path)
     return result.metrics
@@ -117,30 +123,13 @@ def refine_object(obj, settings: RefineSettings, progress=None) -> dict:
     return apply(obj, job, compute(job, progress))
 
 
-def keep_original(obj):
-    """Before the first refinement: a fake-user copy of the current action,
-    referenced from ``obj.motion_refine.original``."""
-    props = obj.motion_refine
-    if props.original is None:
-        backup = obj.animation_data.action.copy()
-        backup.name = obj.animation_data.action.name + " (original)"
-        backup.use_fake_user = True
-        props.original = backup
-
-
-def restore_original(obj):
-    """Assign a copy of the kept original (the backup itself stays pristine)."""
-    props = obj.motion_refine
-    current = obj.animation_data.action if obj.animation_data else None
-    restored = props.original.copy()
-    restored.use_fake_user = False
-    restored.name = props.original.name.replace(" (original)", "")
-    compat.assign_action(obj, restored)
-    if current is not None and current.users == 0:
-        bpy.data.actions.remove(current)
-    props.refined = False
-    if review.METRICS_KEY in obj:
-        del obj[review.METRICS_KEY]
+def restore_original(obj) -> bpy.types.Action:
+    """Put back the keys the object's action had before it was refined."""
+    action = backups.restore(obj)
+    for key in (review.METRICS_KEY, review.CONTACTS_KEY):
+        if key in obj:
+            del obj[key]
+    return action
 
 
 # ---------------------------------------------------------------- frame ranges
@@ -202,7 +191,12 @@ DEVICE_ITEMS = [
     ("cpu", "CPU", "Run on the CPU"),
     ("cuda", "CUDA", "Run on the GPU (error if none)"),
 ]
-SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device", "params")
+FEET_SETTINGS = {  # property -> refine_core.feet.FeetParams field
+    "feet_lock_radius": "lock_radius", "feet_min_lock_time": "min_lock_time",
+    "feet_recovery_frames": "recovery_frames", "feet_speed": "speed",
+}
+SETTING_NAMES = ("method", "range_mode", "frame_start", "frame_end", "blend_frames", "strength", "device", "params",
+                 "lock_feet", *FEET_SETTINGS, "feet_use_floor", "feet_floor")
 
 
 def _settings_props():
@@ -218,19 +212,46 @@ def _settings_props():
                                   description="0 keeps the input, 1 is the fully refined motion"),
         "device": EnumProperty(name="Device", items=DEVICE_ITEMS, default="auto"),
         "params": StringProperty(name="Parameters", default="",
-                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or {"cutoff_hz": 4.0}; empty: defaults'),
+                                 description='Method parameters as k=v or JSON, e.g. cutoff_hz=4 or '
+                                             '{"cutoff_hz": 4.0}; empty: defaults'),
+        "lock_feet": BoolProperty(name="Lock Feet", default=False,
+                                  description="Hold planted feet still on the floor after refining (IK on the legs, "
+                                  "root moved where a leg cannot reach)"),
+        "feet_lock_radius": FloatProperty(name="Lock Radius", min=0.005, soft_max=0.5, default=0.1, unit="LENGTH",
+                                          description="A planted foot drifting further than this starts a new lock"),
+        "feet_min_lock_time": FloatProperty(name="Min Lock Time", min=0.0, soft_max=1.0, default=0.1,
+                                            unit="TIME_ABSOLUTE", description="Shorter contacts are not locked (seconds)"),
+        "feet_recovery_frames": IntProperty(name="Recovery Frames", min=0, soft_max=20, default=3,
+                                            description="Frames a lock eases in before and out after a contact"),
+        "feet_speed": FloatProperty(name="Contact Speed", min=0.01, soft_max=2.0, default=0.25, unit="VELOCITY",
+                                    description="A foot joint slower than this (m/s) may be planted"),
+        "feet_use_floor": BoolProperty(name="Set Floor", default=False,
+                                       description="Give the floor height instead of estimating it from the planted frames"),
+        "feet_floor": FloatProperty(name="Floor Height", default=0.0, unit="LENGTH",
+                                    description="Floor height along the armature's up axis, in its own space"),
     }
 
 
+def feet_settings(props, obj) -> tuple:
+    """("lock" or "off", FeetParams overrides) from the panel or operator
+    properties; the up axis is the one the armature object shows as world up."""
+    params = {field: getattr(props, name) for name, field in FEET_SETTINGS.items()}
+    if props.feet_use_floor:
+        params["floor"] = props.feet_floor
+    params["up_axis"] = world_up_axis(obj)
+    return ("lock" if props.lock_feet else "off"), params
+
+
+def world_up_axis(obj) -> str:
+    """The armature-space axis ("Y", "-Z", ...) nearest to Blender's world up."""
+    up = np.array(obj.matrix_world.to_3x3().inverted() @ Vector((0.0, 0.0, 1.0)))
+    i = int(np.argmax(np.abs(up)))
+    return ("-" if up[i] < 0 else "") + "XYZ"[i]
+
+
 MotionRefineSettings = type("MotionRefineSettings", (bpy.types.PropertyGroup,), {
-    "__annotations__": _settings_props(), "__doc__": "Refine panel settings (per scene)"})
-
-
-class MotionRefineObject(bpy.types.PropertyGroup):
-    """Per-armature state: the kept original action."""
-
-    original: PointerProperty(type=bpy.types.Action, name="Original Action")
-    refined: BoolProperty(name="Refined", default=False)
+    "__annotations__": dict(_settings_props(), show_feet_options=BoolProperty(name="Foot Lock Options", default=False)),
+    "__doc__": "Refine panel settings (per scene)"})
 
 
 # ---------------------------------------------------------------- operators
@@ -261,8 +282,10 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
                 setattr(self, name, value)
         obj = context.active_object
         start, end = resolve_range(context, obj, self.range_mode, self.frame_start, self.frame_end)
-        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params)
-        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params)
+        feet, feet_params = feet_settings(self, obj)
+        request = check_request(self.method, self.blend_frames, self.strength, self.device, self.params, feet, feet_params)
+        return RefineSettings(self.method, start, end, self.blend_frames, self.strength, self.device, request.params,
+                              feet, feet_params)
 
     def _prepare(self, context):
         obj = context.active_object
@@ -270,7 +293,10 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
         return obj, job
 
     def _finish(self, obj, job, result):
-        metrics = apply(obj, job, result)
+        try:
+            metrics = apply(obj, job, result)
+        except BadInputError as err:  # e.g. a backup assigned while the modal run worked
+            return self._error(err)
         note = f" ({ALREADY_REFINED})" if job.already_refined else ""
         self.report({"INFO"}, f"Refined frames {metrics['frame_start']}..{metrics['frame_end']} with "
                     f"{metrics['method']}: accel {metrics['accel_mean_before']:.2f} -> "
@@ -350,7 +376,7 @@ class MOTION_REFINE_OT_refine(bpy.types.Operator):
 
 
 class MOTION_REFINE_OT_restore_original(bpy.types.Operator):
-    """Put back the motion as it was before the first refinement"""
+    """Put back the keys the armature's action had before it was refined"""
 
     bl_idname = "motion_refine.restore_original"
     bl_label = "Restore Original"
@@ -359,22 +385,26 @@ class MOTION_REFINE_OT_restore_original(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         obj = context.active_object
-        return armature.is_smpl_armature(obj) and obj.motion_refine.original is not None
+        return armature.is_smpl_armature(obj) and backups.backup_of(obj) is not None
 
     def execute(self, context):
-        restore_original(context.active_object)
-        self.report({"INFO"}, "Original motion restored")
+        try:
+            action = restore_original(context.active_object)
+        except BadInputError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Restored the keys '{action.name}' had before refinement")
         return {"FINISHED"}
 
 
-CLASSES = (MotionRefineSettings, MotionRefineObject, MOTION_REFINE_OT_refine, MOTION_REFINE_OT_restore_original)
+CLASSES = backups.CLASSES + (MotionRefineSettings, MOTION_REFINE_OT_refine, MOTION_REFINE_OT_restore_original)
 
 
 def register_properties():
     bpy.types.Scene.motion_refine = PointerProperty(type=MotionRefineSettings)
-    bpy.types.Object.motion_refine = PointerProperty(type=MotionRefineObject)
+    backups.register_properties()
 
 
 def unregister_properties():
-    del bpy.types.Object.motion_refine
+    backups.unregister_properties()
     del bpy.types.Scene.motion_refine

@@ -5,8 +5,9 @@ import os
 import bpy
 from bpy.props import StringProperty
 
+from ..refine_core.errors import BadInputError
 from ..refine_core.refiners import METHODS
-from . import armature, review
+from . import armature, backups, review
 
 
 class MOTION_REFINE_OT_save_graph(bpy.types.Operator):
@@ -26,12 +27,11 @@ class MOTION_REFINE_OT_save_graph(bpy.types.Operator):
         if not path:
             self.report({"ERROR"}, "save the .blend first, or give a file path")
             return {"CANCELLED"}
-        img = bpy.data.images[review.GRAPH_IMAGE]
-        if img.packed_file is not None:  # the packed PNG bytes, unchanged
-            with open(path, "wb") as f:
-                f.write(img.packed_file.data)
-        else:
-            img.save(filepath=path)
+        try:
+            review.save_graph(bpy.data.images[review.GRAPH_IMAGE], path)
+        except BadInputError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
         self.report({"INFO"}, f"Graph saved to {path}")
         return {"FINISHED"}
 
@@ -63,6 +63,9 @@ class MotionRefinePanelBase:
         row.scale_y = 1.4
         row.operator("motion_refine.refine", icon="MOD_SMOOTH")
         self.layout.operator("motion_refine.restore_original", icon="LOOP_BACK")
+        action = backups.current_action(obj)
+        if backups.is_backup(action):
+            self.layout.label(text=f"Backup of '{action.motion_refine.backup_of}': never refined", icon="LOCKED")
         self.draw_review(obj)
         self.layout.operator("motion_refine.export_smpl", icon="EXPORT")
 
@@ -84,6 +87,19 @@ class MotionRefinePanelBase:
         layout.prop(s, "strength")
         layout.prop(s, "device")
         layout.prop(s, "params")
+        row = layout.row(align=True)
+        row.prop(s, "lock_feet")
+        row.prop(s, "show_feet_options", text="", icon="DOWNARROW_HLT" if s.show_feet_options else "RIGHTARROW",
+                 emboss=False)
+        if s.show_feet_options:
+            col = layout.column(align=True)
+            col.active = s.lock_feet
+            for name in ("feet_lock_radius", "feet_min_lock_time", "feet_recovery_frames", "feet_speed"):
+                col.prop(s, name)
+            col.prop(s, "feet_use_floor")
+            sub = col.column()
+            sub.active = s.feet_use_floor
+            sub.prop(s, "feet_floor")
 
     def draw_review(self, obj):
         metrics = obj.get(review.METRICS_KEY)
@@ -96,6 +112,10 @@ class MotionRefinePanelBase:
         col.label(text=f"Accel peak: {metrics['accel_peak_before']:.2f} -> {metrics['accel_peak_after']:.2f} mm/f²")
         col.label(text=f"Joints moved: {metrics['displacement_mean_mm']:.1f} mm mean, "
                        f"{metrics['displacement_max_mm']:.1f} max")
+        before, after = metrics.get("foot_sliding_before"), metrics.get("foot_sliding_after")
+        if before is not None and before == before:  # NaN: no planted foot in the range
+            locked = " (feet locked)" if metrics.get("feet_locked") else ""
+            col.label(text=f"Foot sliding: {before:.1f} -> {after:.1f} mm/frame{locked}")
         img = bpy.data.images.get(review.GRAPH_IMAGE)
         if img is not None:
             if img.preview is not None:

@@ -38,7 +38,7 @@ def timed(fn, *args, **kwargs):
 
 
 def write_file(motion, path):
-    """The interchange .npz written with numpy (DESIGN.md section 2)."""
+    """The interchange .npz written with numpy (docs/architecture.md, "Interchange file")."""
     np.savez(path, poses=motion.axis_angle(), trans=motion.trans, betas=np.zeros(10),
              mocap_framerate=np.array(motion.fps))
     return path

@@ -11,18 +11,22 @@ published table) and "test" (the held-out performers of every rig,
 train/dataset.py; for the final results only, never for choosing a recipe).
 Presets: the noise model's (clean, modern, mild, vibe_like, heavy) and
 ``lofo:<family>``, one noise family at vibe_like level over the modern
-preset, the test of a model trained without that family.
+preset, the test of a model trained without that family. With ``feet``,
+also foot sliding, ground penetration and contact F1 (refine_core.feet.feet_metrics),
+a "+ feet lock" row after each method and the clean motion's own feet as a row.
 """
 import time
 
 import numpy as np
 
+from .feet import feet_metrics
 from .metrics import evaluate
 
 PRESETS = ("mild", "vibe_like", "heavy")  # the validation table's
 TEST_PRESETS = ("clean", "modern", "vibe_like", "heavy")
 LOFO = "lofo:"
 COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "accel", "mpjpe_corrupted", "fps")
+FEET_COLUMNS = ("foot_sliding", "penetration", "penetration_depth", "contact_f1")
 QUICK_FRAMES = 600  # per clip with --quick
 SPLITS = ("val", "test")
 
@@ -52,8 +56,9 @@ def corrupted_clips(clips, preset: str, seed: int = 0):
     return [(clean, *corrupt(clean, config, rng)) for clean in clips]
 
 
-def score(triples, run=None) -> dict:
-    """Frame-weighted metrics of ``run(noisy) -> Motion`` (None: the noisy input itself)."""
+def score(triples, run=None, feet=False) -> dict:
+    """Frame-weighted metrics of ``run(noisy) -> Motion`` (None: the noisy input
+    itself); ``feet`` adds the foot metrics."""
     totals, weights, frames, seconds = {}, {}, 0, 0.0
     for clean, noisy, mask in triples:
         if run is None:
@@ -65,6 +70,8 @@ def score(triples, run=None) -> dict:
         metrics = evaluate(pred, clean, mask=mask)
         n = clean.num_frames
         counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": n - 2, "accel": n - 2, "velocity_error": n - 1}
+        if feet:
+            metrics.update(feet_metrics(pred, clean))
         for key, value in metrics.items():
             weight = counts.get(key, n)
             if weight and np.isfinite(value):
@@ -86,8 +93,9 @@ def bench_clips(split: str = "val") -> list:
     return load_cmu(split="val") if split == "val" else load_clips("test")
 
 
-def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, split="val") -> list:
-    """Rows of {preset, method, params, metrics...} for each preset and method."""
+def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, split="val", feet=False) -> list:
+    """Rows of {preset, method, params, metrics...} for each preset and method
+    (with ``feet``: foot metrics, "+ feet lock" rows and a "clean motion" row)."""
     from .refiners import METHODS, available_methods, refine
 
     clips = bench_clips(split)
@@ -97,27 +105,40 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, spli
     rows = []
     for preset in presets:
         triples = corrupted_clips(clips, preset, seed)
-        rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples)})
+        if feet:
+            clean_row = score([(clean, clean, mask) for clean, _, mask in triples], feet=True)
+            rows.append({"preset": preset, "method": "clean motion", "params": "", **clean_row})
+        rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples, feet=feet)})
         for name in methods:
             spec = METHODS[name]
-            row = score(triples, lambda m, name=name: refine(m, name, device="cpu"))
             params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-            rows.append({"preset": preset, "method": name, "params": params, **row})
-            if log:
-                log(f"{preset:>9} {name:<12} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
+            for lock in ("off", "lock") if feet else ("off",):
+                row = score(triples, lambda m, name=name, lock=lock: refine(m, name, device="cpu", feet=lock), feet=feet)
+                label = name if lock == "off" else f"{name} + feet lock"
+                rows.append({"preset": preset, "method": label, "params": params, **row})
+                if log:
+                    log(f"{preset:>9} {label:<24} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
     return rows
 
 
 def markdown(rows) -> str:
-    head = "| preset | method | MPJPE | PA-MPJPE | accel err | vel err | accel | MPJPE corrupted | frames/s | params |"
-    lines = [head, "|" + "---|" * 10]
+    feet = any("foot_sliding" in r for r in rows)
+    head = "| preset | method | MPJPE | PA-MPJPE | accel err | vel err | accel | MPJPE corrupted | frames/s |"
+    if feet:
+        head += " foot slide | penetration % | contact F1 |"
+    head += " params |"
+    lines = [head, "|" + "---|" * (13 if feet else 10)]
     for r in rows:
         fps = "" if np.isnan(r["fps"]) else f"{r['fps']:,.0f}"
-        lines.append(
+        line = (
             f"| {r['preset']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.2f} | "
             f"{r.get('velocity_error', float('nan')):.2f} | {r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
-            f"{fps} | {r['params']} |"
+            f"{fps} |"
         )
+        if feet:
+            line += (f" {r.get('foot_sliding', float('nan')):.2f} | {100 * r.get('penetration', float('nan')):.2f} | "
+                     f"{r.get('contact_f1', float('nan')):.3f} |")
+        lines.append(line + f" {r['params']} |")
     return "\n".join(lines)
 
 

@@ -2,16 +2,26 @@
 
 Exit codes (refine_core.errors): 0 done, 2 bad input or arguments (one line
 on stderr naming the file and the problem, no output file written), 1
-internal error.
+internal error or interrupted (Ctrl-C, or SIGTERM as ``timeout``, systemd
+and CI send it: the same clean stop, no temporary file left). A reader that
+stops reading stdout (``info X --json | head -1``) is a normal end.
+Warnings of numpy, scipy and torch are not printed; InputWarnings
+(something about the input that changed what was written) are, as
+``warning: ...`` lines after a successful run.
 """
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInputError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, BadInputError, InputWarning, Terminated
 
 
 def _methods_table() -> str:
@@ -27,41 +37,120 @@ def _methods_table() -> str:
     return "methods:\n" + "\n".join(lines)
 
 
+def _print(*values):
+    """print() to stdout. A reader that has gone (``| head``) is a normal end, not an
+    error: the rest goes to devnull, as Python's documentation recommends."""
+    try:
+        print(*values, flush=True)
+    except BrokenPipeError:
+        _to_devnull(sys.stdout)
+
+
+def _to_devnull(stream):
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):  # not a real file (captured in-process): nothing to redirect
+        pass
+
+
+def _print_err(line: str):
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except BrokenPipeError:  # nobody reads stderr either: nothing more can be said
+        _to_devnull(sys.stderr)
+
+
+def _identity(path):
+    """(inode, mtime) of the file at ``path``, None if there is none: a replaced file has another."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def check_refined(refined, method: str, source=None):
+    """A refinement whose result holds NaN or inf is the method's failure, not
+    the input file's: say so (RuntimeError, an internal error) before
+    anything is written."""
+    from .motion import frames_text, nonfinite_frames
+
+    bad = nonfinite_frames(np.asarray(refined.rotations), np.asarray(refined.trans))
+    if bad.size:
+        of = f" of {source}" if source else ""
+        raise RuntimeError(f"method {method} produced NaN or infinite values at frame(s) {frames_text(bad)}{of}; "
+                           "nothing was written (a failure of the method, not of the file)")
+
+
+@contextmanager
+def sigterm_raises():
+    """Within the block SIGTERM raises Terminated (a KeyboardInterrupt) in the main
+    thread, so a write in progress is cleaned up as for Ctrl-C. A second SIGTERM
+    while that cleanup runs is ignored. No-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_methods(args):
-    print(_methods_table())
+    _print(_methods_table())
     return EXIT_OK
 
 
 def cmd_refine(args):
+    from .atomic import check_destination
     from .formats import read_motion, write_npz
+    from .motion import check_fps
     from .refiners import check_request, refine
 
     if args.method in ("list", "help"):
         return cmd_methods(args)
     check_request(args.method, args.blend, args.strength, args.device, args.param)  # before any file is read
-    src, out = Path(args.input), Path(args.output)
+    if args.fps is not None:
+        check_fps(args.fps, f"--fps {args.fps:g}")
+    src = Path(args.input)
+    out = check_destination(args.output)  # before any work: a bad -o path fails in a second, not after the refinement
+    before = _identity(out)
+    args.written = lambda: _identity(out) != before
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise BadInputError(out, "output would overwrite the input file; choose another -o path")
-    motion = read_motion(src, track=args.track)
+    motion = read_motion(src, track=args.track, fps=args.fps)
     refined = refine(
         motion, args.method, frame_range=(args.start, args.end), blend=args.blend,
         strength=args.strength, device=args.device, params=args.param,
+        feet=args.feet, feet_params=args.feet_params,
     )
-    write_npz(refined, out)
+    check_refined(refined, args.method, src)
+    write_npz(refined, args.output)
     start, end = refined.meta["refined_range"]
-    print(f"refined {src} frames {start}..{end} with {args.method} -> {out}")
+    _print(f"refined {src} frames {start}..{end} with {args.method} -> {out}")
     return EXIT_OK
 
 
 def cmd_info(args):
     from .formats import describe
+    from .motion import check_fps
 
-    info = describe(Path(args.input))
+    if args.fps is not None:
+        check_fps(args.fps, f"--fps {args.fps:g}")
+    info = describe(Path(args.input), fps=args.fps)
     if args.json:
-        print(json.dumps(info, indent=2, default=_json_default))
+        _print(json.dumps(info, indent=2, default=_json_default))
     else:
         for key, value in info.items():
-            print(f"{key}: {value}")
+            _print(f"{key}: {value}")
+
     return EXIT_OK
 
 
@@ -82,10 +171,10 @@ def cmd_eval(args):
 
         metrics["mpve"] = mpve(posed_vertices(model, pred), posed_vertices(model, gt))
     if args.json:
-        print(json.dumps({k: float(v) for k, v in metrics.items()}, indent=2))
+        _print(json.dumps({k: float(v) for k, v in metrics.items()}, indent=2))
     else:
         for key, value in metrics.items():
-            print(f"{key:>16}: {value:9.3f}")
+            _print(f"{key:>16}: {value:9.3f}")
     return EXIT_OK
 
 
@@ -102,8 +191,9 @@ def cmd_bench(args):
         presets = TEST_PRESETS + lofo_presets()
     elif presets == ["lofo"]:
         presets = lofo_presets()
-    rows = run_bench(methods=args.methods, presets=presets, quick=args.quick, seed=args.seed, log=log, split=args.split)
-    print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    rows = run_bench(methods=args.methods, presets=presets, quick=args.quick, seed=args.seed, log=log, split=args.split,
+                     feet=args.feet)
+    _print(json.dumps(rows, indent=2) if args.json else markdown(rows))
     if args.write:
         from .atomic import atomic_write
         from .bench import results_page
@@ -131,6 +221,12 @@ def cmd_train(args):
     return EXIT_OK
 
 
+def cmd_batch(args):
+    from .batch import cmd_batch
+
+    return cmd_batch(args)
+
+
 def cmd_worker(args):
     from .worker import run
 
@@ -156,6 +252,12 @@ def add_refine_options(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="method parameter, e.g. cutoff_hz=4 (repeatable; or one JSON object); see `methods`")
+    p.add_argument("--feet", default="off", choices=["off", "lock"],
+                   help="lock planted feet after refining (docs/methods/feet.md)")
+    p.add_argument("--feet-param", action="append", dest="feet_params", metavar="KEY=VALUE",
+                   help="foot-lock parameter, e.g. lock_radius=0.05")
+    p.add_argument("--fps", type=float, default=None, metavar="F",
+                   help="the motion's frame rate, replacing the file's (files without one get 30); written into the output")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what a motion file holds")
     p.add_argument("input")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--fps", type=float, default=None, metavar="F", help="the motion's frame rate, replacing the file's")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("eval", help="metrics of a prediction against ground truth")
@@ -193,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0: the published table)")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    p.add_argument("--feet", action="store_true",
+                   help="add foot metrics and a '+ feet lock' row per method, and the clean motion's own feet")
     p.add_argument("--write", metavar="MD", help="also write the table with the command and machine (docs/results.md)")
     p.set_defaults(func=cmd_bench)
 
@@ -203,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="weights file (default: refine_core/weights/<method>.pt)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("batch", help="refine many files (local worker processes or a Ray cluster; docs/batch.md)",
+                       epilog="Exit codes: 0 all ok, 3 any file failed, 2 bad arguments, 1 interrupted.")
+    add_refine_options(p)
+    from .batch import add_batch_arguments
+
+    add_batch_arguments(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("methods", help="list refinement methods and whether they can run")
     p.set_defaults(func=cmd_methods)
@@ -216,14 +329,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except BadInputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERNAL
-    except Exception as err:  # a bug, not the user's input: say so, keep the trace short
-        print(f"internal error: {type(err).__name__}: {err}", file=sys.stderr)
-        return EXIT_INTERNAL
+    args.written = None  # refine: whether the output was replaced (an interruption's message)
+    with warnings.catch_warnings(record=True) as caught, sigterm_raises():
+        warnings.simplefilter("default")
+        try:
+            code = args.func(args)
+        except BadInputError as err:
+            _print_err(f"error: {err}")
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt as err:
+            how = str(err) if isinstance(err, Terminated) else "Ctrl-C"
+            done = "" if args.written is None else (f"; after writing {args.output}" if args.written()
+                                                     else "; nothing was written")
+            _print_err(f"interrupted ({how}){done}")
+            return EXIT_INTERNAL
+        except Exception as err:  # a bug, not the user's input: say so, keep the trace short
+            _print_err(f"internal error: {type(err).__name__}: {err}")
+            return EXIT_INTERNAL
+    # The one-line contract holds on errors; after a success, say what changed the output.
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            _print_err(f"warning: {w.message}")
+    return code

@@ -18,3 +18,15 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: "internal error: ..."
 EXIT_BAD_INPUT = 2  # bad input or arguments: one line naming the file and the problem
 EXIT_SOME_FAILED = 3  # a batch in which some files failed (each reported with its reason)
+
+
+class InputWarning(UserWarning):
+    """Something about the user's file that did not stop the work but changed
+    what was written, e.g. an oversize extra left out (``warnings.warn``; the
+    CLI prints it as ``warning: ...``)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, systemd and CI send), raised as the CLI's
+    Ctrl-C is, so that every ``except KeyboardInterrupt`` and ``finally``
+    cleans up the same way (refine_core.cli.sigterm_raises)."""

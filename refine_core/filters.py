@@ -1,4 +1,4 @@
-"""Classical temporal filters, rotation-aware (DESIGN.md section 5).
+"""Classical temporal filters, rotation-aware.
 
 Each ``refine_<name>(motion, progress=None, **params) -> Motion`` filters a
 whole motion and returns a new one of the same length; the registry's

@@ -15,21 +15,28 @@ def fk_positions(rotations, trans, rest_joints):
     rotations: (T, 24, 4) quaternions xyzw or (T, 24, 3, 3) matrices;
     trans: (T, 3); rest_joints: (24, 3). Returns (T, 24, 3) metres.
     """
+    return fk_globals(rotations, trans, rest_joints)[0]
+
+
+def fk_globals(rotations, trans, rest_joints, joints=None):
+    """As ``fk_positions``, also returning each joint's global rotation:
+    ((T, 24, 3) positions, (T, 24, 3, 3) matrices). ``joints``: compute only
+    these (a list holding each one's parent), for speed; the others stay zero."""
     rot = np.asarray(rotations, dtype=np.float64)
-    mats = quat_to_matrix(rot) if rot.shape[-1] == 4 else rot
+    n = rot.shape[1]
+    todo = np.arange(n) if joints is None else np.sort(np.asarray(joints))
     rest = np.asarray(rest_joints, dtype=np.float64)
     offsets = rest.copy()
     offsets[1:] -= rest[PARENTS[1:]]
-    n = mats.shape[1]
-    glob = np.empty_like(mats)
-    pos = np.empty(mats.shape[:2] + (3,))
-    glob[:, 0] = mats[:, 0]
+    glob = np.zeros(rot.shape[:2] + (3, 3))
+    glob[:, todo] = quat_to_matrix(rot[:, todo]) if rot.shape[-1] == 4 else rot[:, todo]
+    pos = np.zeros(rot.shape[:2] + (3,))
     pos[:, 0] = rest[0] + np.asarray(trans, dtype=np.float64)
-    for j in range(1, n):
+    for j in todo[todo > 0]:
         p = PARENTS[j]
-        glob[:, j] = glob[:, p] @ mats[:, j]
         pos[:, j] = pos[:, p] + glob[:, p] @ offsets[j]
-    return pos
+        glob[:, j] = glob[:, p] @ glob[:, j]
+    return pos, glob
 
 
 def fk_positions_torch(rotmats, trans, rest_joints):

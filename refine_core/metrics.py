@@ -1,4 +1,4 @@
-"""Motion quality metrics (DESIGN.md section 6).
+"""Motion quality metrics (docs/architecture.md, "Metrics").
 
 Conventions: joint arrays are (T, J, 3) in METRES (J = 24 for SMPL joints from
 ``Motion.joints()``); results are in millimetres unless stated. Every joint
@@ -10,6 +10,7 @@ counted), as VIBE's ``vis``.
 import numpy as np
 
 from .errors import BadInputError
+from .skeleton import FOOT_JOINTS
 
 M_TO_MM = 1000.0
 
@@ -210,3 +211,40 @@ def evaluate(pred, gt, mask=None) -> dict:
     if mask is not None:
         out["mpjpe_corrupted"] = mpjpe(pj, gj, mask=mask)
     return out
+
+
+# ----------------------------------------------------------------- feet
+# World-space metrics (no pelvis alignment) of skeleton.FOOT_JOINTS; refine_core.feet.feet_metrics gathers them.
+
+
+def foot_sliding(joints, contacts, up=(0.0, 1.0, 0.0)) -> float:
+    """Mean horizontal displacement (mm/frame) of each foot joint between
+    frames t and t+1 where ``contacts`` (T, 4) (usually the clean motion's
+    labels) has it planted on both. joints: (T, 24, 3) world, metres."""
+    joints = _as_joints(joints)
+    up = np.asarray(up, dtype=np.float64)
+    pos = joints[:, FOOT_JOINTS]
+    step = np.diff(pos, axis=0)
+    step -= (step @ up)[..., None] * up
+    planted = np.asarray(contacts, dtype=bool)
+    both = planted[1:] & planted[:-1]
+    return _mean(np.linalg.norm(step, axis=-1)[both]) * M_TO_MM
+
+
+def ground_penetration(joints, floor: float = 0.0, up=(0.0, 1.0, 0.0), depth: float = 0.02):
+    """(share of frames, mean depth mm) with a foot joint more than ``depth``
+    metres below the floor; the depth is the lowest joint's, over those frames."""
+    heights = _as_joints(joints)[:, FOOT_JOINTS] @ np.asarray(up, dtype=np.float64)
+    below = floor - heights.min(axis=1)
+    hit = below > depth
+    return float(hit.mean()) if len(hit) else float("nan"), _mean(below[hit]) * M_TO_MM
+
+
+def contact_scores(pred, true) -> dict:
+    """Precision, recall and F1 of (T, C) predicted contacts against labels, over all cells."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
+    hits = float(np.sum(pred & true))
+    precision = hits / pred.sum() if pred.sum() else float("nan")
+    recall = hits / true.sum() if true.sum() else float("nan")
+    f1 = 2 * hits / (pred.sum() + true.sum()) if pred.sum() + true.sum() else float("nan")
+    return {"contact_precision": precision, "contact_recall": recall, "contact_f1": f1}

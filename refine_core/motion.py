@@ -1,6 +1,5 @@
 """``Motion``: the one currency of the core (docs/architecture.md, "Data flow")."""
 from dataclasses import dataclass, field, replace
-from typing import Optional
 
 import numpy as np
 
@@ -10,6 +9,34 @@ from .rotations import axis_angle_to_quat, quat_to_axis_angle, slerp
 from .skeleton import NUM_JOINTS, Skeleton
 
 MIN_FRAMES_TO_REFINE = 3
+# Highest frame rate accepted (high-speed capture is 960-1000 fps). Far above it the
+# filters' designs break down (Butterworth at 1e10 fps: a singular matrix in scipy).
+MAX_FPS = 1000.0
+
+
+def check_fps(fps, source=None) -> float:
+    """``fps`` as a float if it is a usable frame rate (> 0, finite, at most
+    MAX_FPS), else BadInputError naming ``source`` (a file, or ``--fps``)."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise BadInputError(source, f"frame rate must be a positive number, got {fps!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise BadInputError(source, f"frame rate must be a positive number, got {fps}")
+    if value > MAX_FPS:
+        raise BadInputError(source, f"frame rate {fps:g} fps is above the {MAX_FPS:g} fps this tool accepts")
+    return value
+
+
+def nonfinite_frames(rotations, trans) -> np.ndarray:
+    """Indices of the frames whose rotations or translation hold NaN or inf."""
+    return np.flatnonzero(~(np.isfinite(rotations).all(axis=(1, 2)) & np.isfinite(trans).all(axis=1)))
+
+
+def frames_text(idx, limit: int = 5) -> str:
+    """'3, 7, 9 ... (12 in all)' for an index array."""
+    idx = list(map(int, idx))
+    return ", ".join(map(str, idx[:limit])) + (f" ... ({len(idx)} in all)" if len(idx) > limit else "")
 
 
 @dataclass
@@ -19,7 +46,7 @@ class Motion:
     rotations: (T, 24, 4) unit quaternions, scalar-last (x, y, z, w), local
         joint rotations, root (global orientation) at index 0.
     trans: (T, 3) root translation, metres.
-    fps: frames per second (> 0).
+    fps: frames per second (> 0, at most MAX_FPS).
     betas: (10,) shape coefficients or None.
     skeleton: rest joints used for forward kinematics.
     keypoints_2d: (T, K, 3) (x, y, confidence) when the source has them.
@@ -30,9 +57,9 @@ class Motion:
     rotations: np.ndarray
     trans: np.ndarray
     fps: float
-    betas: Optional[np.ndarray] = None
+    betas: np.ndarray | None = None
     skeleton: Skeleton = field(default_factory=Skeleton)
-    keypoints_2d: Optional[np.ndarray] = None
+    keypoints_2d: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -88,20 +115,19 @@ class Motion:
         if rot.ndim != 3 or rot.shape[1:] != (NUM_JOINTS, 4):
             raise BadInputError(source, f"rotations have shape {rot.shape}, expected (T, 24, 4)")
         if trans.shape != (rot.shape[0], 3):
-            raise BadInputError(source, f"translation has shape {trans.shape} but the poses have {rot.shape[0]} frames; expected ({rot.shape[0]}, 3)")
+            raise BadInputError(source, f"translation has shape {trans.shape} but the poses have {rot.shape[0]} frames; "
+                                        f"expected ({rot.shape[0]}, 3)")
         if not np.issubdtype(rot.dtype, np.number) or not np.issubdtype(trans.dtype, np.number):
             raise BadInputError(source, "poses and translation must be numeric arrays")
         if rot.shape[0] < min_frames:
             raise BadInputError(source, f"has {rot.shape[0]} frame(s); at least {min_frames} needed")
         if not np.all(np.isfinite(rot)) or not np.all(np.isfinite(trans)):
-            bad = np.flatnonzero(~(np.isfinite(rot).all(axis=(1, 2)) & np.isfinite(trans).all(axis=1)))
-            raise BadInputError(source, f"NaN or infinite values at frame(s) {_frames(bad)}")
-        fps = self.fps
-        if fps is None or not np.isfinite(fps) or fps <= 0:
-            raise BadInputError(source, f"frame rate must be a positive number, got {fps}")
+            raise BadInputError(source, f"NaN or infinite values at frame(s) {frames_text(nonfinite_frames(rot, trans))}")
+        fps = check_fps(self.fps, source)
         norms = _quat_norms(rot)
         if np.any(norms < 1e-6):
-            raise BadInputError(source, f"zero-length rotation quaternion at frame(s) {_frames(np.flatnonzero((norms < 1e-6).any(axis=1)))}")
+            zero = np.flatnonzero((norms < 1e-6).any(axis=1))
+            raise BadInputError(source, f"zero-length rotation quaternion at frame(s) {frames_text(zero)}")
         if self.betas is not None and not np.all(np.isfinite(self.betas)):
             raise BadInputError(source, "betas contain NaN or infinite values")
         # Renormalise only what is off: dividing unit quaternions again would
@@ -152,7 +178,3 @@ def _quat_norms(rot: np.ndarray) -> np.ndarray:
             norms[big] = scale[:, 0] * np.linalg.norm(r / scale, axis=-1)
     return norms
 
-
-def _frames(idx, limit=5):
-    idx = list(map(int, idx))
-    return ", ".join(map(str, idx[:limit])) + (f" ... ({len(idx)} in all)" if len(idx) > limit else "")

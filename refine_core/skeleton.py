@@ -42,6 +42,9 @@ LIMB_CHAINS = {
     "left_arm": (13, 16, 18, 20, 22), "right_arm": (14, 17, 19, 21, 23),
     "spine_head": (3, 6, 9, 12, 15),
 }
+# The joints of the feet, in the column order of foot contacts (refine_core.feet):
+# left ankle, left toe (SMPL "foot", the toe base), right ankle, right toe.
+FOOT_JOINTS = (LIMB_CHAINS["left_leg"][2], LIMB_CHAINS["left_leg"][3], LIMB_CHAINS["right_leg"][2], LIMB_CHAINS["right_leg"][3])
 
 
 @dataclass

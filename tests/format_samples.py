@@ -10,12 +10,13 @@ Blender tests: ``build_all(folder)`` makes one of each.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from refine_core.rotations import IDENTITY_QUAT, matrix_to_rot6d
+from refine_core.skeleton import NEUTRAL_REST_JOINTS
 
 SMPL_VERTICES = 6890
 
@@ -35,14 +36,14 @@ class Sample:
     rotations: np.ndarray
     trans: np.ndarray
     fps: float
-    betas: Optional[np.ndarray] = None
-    gender: Optional[str] = None
+    betas: np.ndarray | None = None
+    gender: str | None = None
     extra_keys: set = field(default_factory=set)
     fps_assumed: bool = False
     track: Any = None
     tracks: dict = field(default_factory=dict)
-    keypoints_2d: Optional[np.ndarray] = None
-    up_axis: Optional[str] = None
+    keypoints_2d: np.ndarray | None = None
+    up_axis: str | None = None
     tol: float = 1e-6
 
 
@@ -305,6 +306,174 @@ def make_gvhmr_pt(folder, frames=40, seed=12):
                   fps_assumed=True, up_axis="Y", tol=1e-5)
 
 
+# -------------------------------------------- AIST++ / EDGE / GLAMR / ...
+def make_aistpp_pkl(folder, frames=40, seed=14):
+    """An AIST++ motion (aistplusplus_api processing/run_estimate_smpl.py):
+    pickle.dump(HIGHEST_PROTOCOL) of float32 smpl_poses (T, 72), smpl_scaling
+    (1,), smpl_trans (T, 3) in centimetres, smpl_loss (a float)."""
+    import pickle
+
+    rng = _rng(seed)
+    q = random_quats(frames, seed=seed)
+    scaling = np.array([93.7], dtype=np.float32)
+    trans_cm = (rng.normal(size=(frames, 3)) * 50 + [0, 90, 0]).astype(np.float32)
+    path = Path(folder) / "gBR_sBM_cAll_d04_mBR0_ch01.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"smpl_poses": _aa(q).reshape(frames, 72).astype(np.float32), "smpl_scaling": scaling,
+                     "smpl_trans": trans_cm, "smpl_loss": 1.234}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return Sample(path, "aistpp_pkl", q, trans_cm.astype(np.float64) / np.float64(scaling[0]), 60.0, None, None,
+                  {"smpl_scaling", "smpl_loss"}, fps_assumed=True, up_axis="Y", tol=1e-5)
+
+
+def make_edge_pkl(folder, frames=40, seed=15):
+    """An EDGE output (EDGE model/diffusion.py render_sample): pickle.dump of
+    smpl_poses (T, 72), smpl_trans (T, 3) in metres, full_pose (T, 24, 3) joint positions."""
+    import pickle
+
+    rng = _rng(seed)
+    q = random_quats(frames, seed=seed)
+    trans = rng.normal(size=(frames, 3)).astype(np.float32)
+    path = Path(folder) / "test_gBR_sBM_cAll_d04_mBR0_ch02_slice0.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"smpl_poses": _aa(q).reshape(frames, 72).astype(np.float32), "smpl_trans": trans,
+                     "full_pose": rng.normal(size=(frames, 24, 3)).astype(np.float32)}, f)
+    return Sample(path, "aistpp_pkl", q, trans, 30.0, None, None, {"full_pose"}, fps_assumed=True, up_axis="Z", tol=1e-5)
+
+
+def _glamr_person(q, rng, frames):
+    t = len(q)
+    aa = _aa(q).astype(np.float32)
+    visible = np.ones(frames, dtype=np.float32)
+    return {  # global_recon_model.py init_data + forward, after tensor_to_numpy
+        "visible": visible, "visible_orig": visible.copy(), "fr_start": np.int64(0), "fr_end": np.int64(t),
+        "exist_frames": np.ones(t, bool), "exist_len": np.int64(t), "max_len": t, "frames": np.arange(t),
+        "vis_frames": np.ones(t, bool), "invis_frames": np.zeros(t, bool), "frame2ind": {i: i for i in range(t)},
+        "scale": None, "smpl_pose": aa[:, 1:].reshape(t, 69), "smpl_beta": rng.normal(size=(t, 10)).astype(np.float32),
+        "smpl_orient_cam": rng.normal(size=(t, 3)).astype(np.float32),
+        "root_trans_cam": rng.normal(size=(t, 3)).astype(np.float32),
+        "kp_2d": rng.uniform(0, 640, size=(t, 26, 2)), "kp_2d_score": rng.uniform(size=(t, 26)),
+        "cam_K": np.tile(np.eye(3, dtype=np.float32), (t, 1, 1)),
+        "root_trans_world": rng.normal(size=(t, 3)).astype(np.float32), "smpl_orient_world": aa[:, 0].copy(),
+        "person_transform_world": np.tile(np.eye(4, dtype=np.float32), (t, 1, 1)),
+        "smpl_orient_world_res": np.zeros((t, 3), np.float32), "root_trans_world_res": np.zeros((t, 3), np.float32),
+    }
+
+
+def make_glamr_pkl(folder, frames=40, seed=16):
+    """GLAMR global_recon/run_demo.py: pickle.dump(out_dict) of
+    GlobalReconOptimizer.optimize (tensor_to_numpy of its data dict):
+    person_data {0: ..., 1: ...}, cam_pose, meta, rel_transform_cam..."""
+    import pickle
+
+    rng = _rng(seed)
+    q = {0: random_quats(frames - 10, seed=seed), 1: random_quats(frames, seed=seed + 1)}
+    people = {pid: _glamr_person(q[pid], rng, frames) for pid in q}
+    cam = np.tile(np.eye(4, dtype=np.float32), (frames, 1, 1))
+    out = {"seq_name": "basketball", "person_data": people, "seq_len": frames, "fr_num_persons": np.full(frames, 2.0),
+           "cam_pose": cam, "cam_pose_inv": cam.copy(), "cam_inv_rot_residual": np.zeros((0, 6), np.float32),
+           "cam_inv_trans_residual": np.zeros((frames, 3), np.float32),
+           "rel_transform_cam": {(0, 1): cam.copy(), (1, 0): cam.copy()}, "gt": {}, "gt_meta": {},
+           "meta": {"algo": "global_recon", "mt_cfg": {"model_specs": {"nz": 128}}, "num_fr": frames}}
+    path = Path(folder) / "basketball_seed1.pkl"
+    with open(path, "wb") as f:
+        pickle.dump(out, f)
+    p = people[1]
+    extras = {k for k, v in p.items() if not isinstance(v, dict) and v is not None} - {
+        "smpl_pose", "smpl_orient_world", "root_trans_world", "smpl_beta"}
+    extras |= {"seq_name", "seq_len", "fr_num_persons", "cam_pose", "cam_pose_inv", "cam_inv_rot_residual",
+               "cam_inv_trans_residual"}
+    trans = p["root_trans_world"].astype(np.float64) - NEUTRAL_REST_JOINTS[0]
+    return Sample(path, "glamr_pkl", q[1], trans, 30.0, p["smpl_beta"].mean(0), None, extras, fps_assumed=True,
+                  track=1, tracks={0: frames - 10, 1: frames}, up_axis="Z", tol=1e-5)
+
+
+def make_humandata_npz(folder, frames=40, seed=17):
+    """mmhuman3d demo/estimate_smpl.py --multi_person_demo: HumanData.dump, i.e.
+    np.savez_compressed of the __key_strict__/__temporal_len__/__keypoints_compressed__
+    attributes and smpl {body_pose (N, 23, 3), global_orient (N, 3), betas (N, 10)},
+    verts, pred_cams, bboxes_xyxy, image_path, person_id, frame_id; rows are
+    (frame, person) pairs, person 3 only in the first 25 frames."""
+    rng = _rng(seed)
+    q = {3: random_quats(25, seed=seed), 5: random_quats(frames, seed=seed + 1)}
+    rows = [(t, pid) for t in range(frames) for pid in (3, 5) if pid == 5 or t < 25]
+    index = {3: 0, 5: 0}
+    pose, ids, fids = [], [], []
+    for t, pid in rows:
+        pose.append(_aa(q[pid][index[pid]]))
+        index[pid] += 1
+        ids.append(pid)
+        fids.append(t)
+    pose = np.asarray(pose, dtype=np.float32)
+    n = len(rows)
+    smpl = {"body_pose": pose[:, 1:].reshape(-1, 23, 3), "global_orient": pose[:, :1].reshape(-1, 3),
+            "betas": rng.normal(size=(n, 10)).astype(np.float32)}
+    path = Path(folder) / "inference_result.npz"
+    np.savez_compressed(path, __key_strict__=False, __temporal_len__=-1, __keypoints_compressed__=False, smpl=smpl,
+                        verts=rng.normal(size=(n, 30, 3)).astype(np.float32),  # 6890 vertices in the real files
+                        pred_cams=rng.normal(size=(n, 3)).astype(np.float32),
+                        bboxes_xyxy=rng.uniform(0, 300, size=(n, 5)).astype(np.float32),
+                        image_path=[f"images/{t:06d}.png" for t, _ in rows], person_id=ids, frame_id=fids)
+    sel = np.asarray(ids) == 5
+    extras = {"__key_strict__", "__temporal_len__", "__keypoints_compressed__", "verts", "pred_cams", "bboxes_xyxy",
+              "image_path", "person_id", "frame_id"}
+    return Sample(path, "humandata_npz", q[5], np.zeros((frames, 3)), 30.0, smpl["betas"][sel].mean(0), None, extras,
+                  fps_assumed=True, track=5, tracks={3: 25, 5: frames}, up_axis="-Y", tol=1e-5)
+
+
+def _romp_frame(q, rng, people):
+    """One frame of ROMP's outputs (simple_romp main.py ROMP.forward after
+    convert_tensor2numpy), one row per person."""
+    aa = _aa(q).reshape(people, 72).astype(np.float32)
+    return {"cam": rng.normal(size=(people, 3)).astype(np.float32), "global_orient": aa[:, :3].copy(),
+            "body_pose": aa[:, 3:].copy(), "smpl_betas": rng.normal(size=(people, 10)).astype(np.float32),
+            "smpl_thetas": aa, "center_preds": rng.uniform(0, 64, size=(people, 2)).astype(np.float32),
+            "center_confs": rng.uniform(size=(people, 1)).astype(np.float32),
+            "cam_trans": rng.normal(size=(people, 3)).astype(np.float32),
+            "verts": rng.normal(size=(people, 30, 3)).astype(np.float32),  # 6890 in the real files
+            "joints": rng.normal(size=(people, 71, 3)).astype(np.float32),
+            "pj2d_org": rng.uniform(0, 512, size=(people, 71, 2)).astype(np.float32)}
+
+
+def make_romp_npz(folder, frames=40, seed=18):
+    """simple_romp --mode=video -t: romp/utils.py save_video_results,
+    np.savez(video_results.npz, results={frame name: frame outputs},
+    sequence_results={track id: {frame_id: [...], key: [per-frame rows]}}):
+    two 0-d object arrays holding dicts. Track 7 in every frame, track 9 from frame 30."""
+    rng = _rng(seed)
+    q = {7: random_quats(frames, seed=seed), 9: random_quats(frames - 30, seed=seed + 1)}
+    results, sequences = {}, {}
+    for t in range(frames):
+        tids = [7] + ([9] if t >= 30 else [])
+        frame = _romp_frame(np.stack([q[tid][t - (30 if tid == 9 else 0)] for tid in tids]), rng, len(tids))
+        frame["track_ids"] = np.array(tids, dtype=np.int32)
+        results[f"{t:08d}.jpg"] = frame
+        for i, tid in enumerate(frame["track_ids"]):  # save_video_results: np.int32 track ids as keys
+            seq = sequences.setdefault(tid, {"frame_id": []})
+            seq["frame_id"].append(t)
+            for key in frame:
+                seq.setdefault(key, []).append(frame[key][i])
+    path = Path(folder) / "video_results.npz"
+    np.savez(path, results=results, sequence_results=sequences)
+    seq = sequences[7]
+    extras = set(seq) - {"smpl_thetas", "cam_trans", "smpl_betas"}
+    return Sample(path, "romp_npz", q[7], np.stack(seq["cam_trans"]), 30.0, np.stack(seq["smpl_betas"]).mean(0), None,
+                  extras, fps_assumed=True, track=7, tracks={7: frames, 9: frames - 30}, up_axis="-Y", tol=1e-5)
+
+
+def make_pose_shape_npz(folder, frames=40, seed=19):
+    """SPIN datasets/preprocess/pw3d.py layout: np.savez(imgname, center, scale,
+    pose (N, 72), shape (N, 10), gender): MoSh-style fits, one row per image."""
+    rng = _rng(seed)
+    q = random_quats(frames, seed=seed)
+    shape = np.tile(rng.normal(size=10), (frames, 1))
+    path = Path(folder) / "3dpw_test.npz"
+    np.savez(path, imgname=[f"imageFiles/downtown/image_{i:05d}.jpg" for i in range(frames)],
+             center=rng.uniform(0, 500, size=(frames, 2)), scale=rng.uniform(1, 3, size=frames),
+             pose=_aa(q).reshape(frames, 72), shape=shape, gender=["m"] * frames)
+    return Sample(path, "pose_shape_npz", q, np.zeros((frames, 3)), 30.0, shape[0], None,
+                  {"imgname", "center", "scale", "gender_input"}, fps_assumed=True)  # per-row genders: not one gender
+
+
 BUILDERS = {
     "amass_npz": make_amass_npz,
     "fps_npz": make_fps_npz,
@@ -315,6 +484,12 @@ BUILDERS = {
     "wham_pkl": make_wham_pkl,
     "phalp_pkl": make_phalp_pkl,
     "gvhmr_pt": make_gvhmr_pt,
+    "aistpp_pkl": make_aistpp_pkl,
+    "edge_pkl": make_edge_pkl,
+    "glamr_pkl": make_glamr_pkl,
+    "humandata_npz": make_humandata_npz,
+    "romp_npz": make_romp_npz,
+    "pose_shape_npz": make_pose_shape_npz,
     **{f"array_{kind}": (lambda folder, kind=kind: make_array(folder, kind))
        for kind in ("aa72", "aa243", "mat", "quat", "6d", "npz")},
 }

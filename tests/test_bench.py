@@ -91,3 +91,16 @@ def test_test_split_is_the_held_out_performers():
     test = more_clips(split="test")
     assert {c.rig for c in test} == {"cgspeed", "daz", "accad", "fair"}
     assert not {c.performer for c in test} & {c.performer for c in more_clips(split="train")}
+
+
+def test_bench_feet_rows_and_columns():
+    """`bench --feet`: the clean motion's own feet, and each method with and without the lock."""
+    rows = run_bench(methods=["gaussian"], presets=["mild"], quick=True, feet=True)
+    assert [r["method"] for r in rows] == ["clean motion", "noisy input", "gaussian", "gaussian + feet lock"]
+    clean, _, plain, locked = rows
+    assert clean["mpjpe"] == 0 and clean["foot_sliding"] < plain["foot_sliding"]
+    assert locked["foot_sliding"] < plain["foot_sliding"] and locked["penetration"] <= plain["penetration"]
+    assert all(0 <= r["contact_f1"] <= 1 for r in rows)
+    table = markdown(rows)
+    assert "foot slide" in table and table.splitlines()[1].count("---") == 13
+    assert "foot slide" not in markdown(run_bench(methods=["gaussian"], presets=["mild"], quick=True)[:1])

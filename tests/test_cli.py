@@ -76,6 +76,9 @@ def test_info_describes_the_file(files):
 @pytest.mark.parametrize("args, needle", [
     (["--method", "nonsense"], "unknown method"),
     (["--method", "butterworth", "--start", 150, "--end", 400], "outside the motion"),
+    (["--method", "butterworth", "--start", 50, "--end", 10], "frame range 50..10 is reversed"),
+    (["--method", "butterworth", "--fps", 1e10], "--fps 1e+10: frame rate 1e+10 fps is above the 1000 fps"),
+    (["--method", "butterworth", "--fps", 0], "--fps 0: frame rate must be a positive number"),
     (["--method", "gaussian", "--param", "sigma_frames=1e6"], "gaussian: sigma_frames must be a number from 0.01 to 100"),
     (["--method", "hpr", "--param", "batch=-1"], "hpr: batch must be an integer from 1 to 1000000"),
     (["--method", "butterworth", "--param", "cutof_hz=3"], "butterworth has no parameter 'cutof_hz'"),

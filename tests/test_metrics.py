@@ -79,7 +79,7 @@ def test_pa_mpjpe_matches_per_frame_reference(joints):
     rng = np.random.default_rng(4)
     pred = joints[:5] + rng.normal(scale=0.03, size=(5, 24, 3))
     errs = []
-    for p, g in zip(pred, joints[:5]):
+    for p, g in zip(pred, joints[:5], strict=True):
         pc, gc = p - p.mean(0), g - g.mean(0)
         r, s = orthogonal_procrustes(pc, gc)  # pc @ r ~ gc
         errs.append(np.linalg.norm(s / np.sum(pc ** 2) * pc @ r - gc, axis=1).mean())
@@ -117,7 +117,7 @@ def test_accel_error_rederived_by_loops():
         for j in range(4):
             a = [0.0, 0.0, 0.0]
             for c in range(3):
-                def acc(x):
+                def acc(x, t=t, j=j, c=c):
                     rel = [x[t + k][j][c] - x[t + k][0][c] for k in range(3)]
                     return rel[0] - 2 * rel[1] + rel[2]
                 a[c] = acc(pred) - acc(gt)

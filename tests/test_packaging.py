@@ -116,7 +116,7 @@ def installed(dev_zip, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("blender_user")
     motion_path = work / "walk.npz"
-    walk = walking_motion(120, 30.0, 0)  # interchange keys (DESIGN.md section 2), Y up
+    walk = walking_motion(120, 30.0, 0)  # interchange keys (docs/architecture.md), Y up
     np.savez(motion_path, poses=walk.axis_angle(), trans=walk.trans, betas=np.zeros(10),
              mocap_framerate=np.float64(30.0), up_axis=np.array("Y"))
     script = work / "install_and_refine.py"

@@ -6,7 +6,8 @@ run; borderline cases do what docs/reliability.md says.
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import bad_inputs as bi
@@ -30,21 +31,24 @@ def results(tmp_path_factory):
 def test_corpus_is_systematic():
     assert len(bi.CASES) >= 30
     assert len(bi.BY_NAME) == len(bi.CASES)
-    assert {c.stage for c in bi.CASES} == {"read", "refine", "output", "ok"}
+    assert {c.stage for c in bi.CASES} == {"read", "refine", "output", "argument", "method", "ok"}
     assert sum(c.marker for c in bi.CASES) >= 2
 
 
 @pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.stage != "ok"])
 def test_bad_input_exits_2_with_one_line_and_no_output(results, name):
+    """Exit 2 (1 for a method's failure), one line naming the file (or argument) and the
+    problem, the output path as it was, no temporary file left."""
     case, r = results[name]
-    assert r.code == 2, (r.code, r.stderr)
+    assert r.code == bi.EXIT_CODES[case.stage], (r.code, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    named = r.output if case.stage == "output" else r.input
+    named = {"output": r.output, "argument": ""}.get(case.stage, r.input)
     assert str(named) in lines[0]
     assert case.expect in lines[0]
     assert not r.output_written
     assert not r.payload_ran
+    assert not r.temps
     assert bi.problems(case, r) == ""  # the report tool's check agrees
 
 
@@ -52,10 +56,31 @@ def test_bad_input_exits_2_with_one_line_and_no_output(results, name):
 def test_borderline_input_refines(results, name):
     case, r = results[name]
     assert r.code == 0, r.stderr
-    assert r.output_written and r.stderr == ""
+    assert r.output_written and not r.temps
+    assert all(line.startswith("warning: ") for line in r.stderr.splitlines()), r.stderr
+    assert case.warns is None or case.warns in r.stderr, r.stderr
+    assert bi.problems(case, r) == ""
     out = read_motion(r.output)
     assert out.num_frames == read_motion(r.input).num_frames
     assert np.all(np.isfinite(out.rotations)) and np.all(np.isfinite(out.trans))
+
+
+@pytest.mark.parametrize("name", [c.name for c in bi.CASES if c.max_rss_mb is not None])
+def test_memory_bombs_stay_bounded(results, name):
+    """Peak RSS of the CLI process (os.wait4's rusage of that child) on each bomb."""
+    case, r = results[name]
+    assert 0 < r.peak_rss_mb < case.max_rss_mb, (r.peak_rss_mb, r.stderr)
+
+
+def test_no_case_hangs(results):
+    assert not [name for name, (case, r) in results.items() if r.timed_out]
+
+
+def test_oversize_extra_is_not_copied(results):
+    _, r = results["npz_deflate_bomb_extra"]
+    with np.load(r.output) as out:
+        assert "junk" not in out.files and out["poses"].shape == (40, 72)
+    assert read_motion(r.input).meta["dropped_keys"] == ["junk"]
 
 
 def test_hostile_payloads_never_ran(results):
@@ -165,3 +190,47 @@ def test_axis_angle_round_trip(poses):
     m.meta.pop("source_axis_angle")  # force the real conversion, not the bit-for-bit shortcut
     back = axis_angle_to_quat(m.axis_angle().reshape(-1, 24, 3))
     assert np.max(quat_angle_between(back, m.rotations)) < 1e-6
+
+
+# ------------------------------------------- issue 20: outputs and arguments
+def test_refused_outputs_leave_what_was_there(results):
+    """A symbolic link is neither replaced nor followed: its target (or the missing
+    target of a dangling link) is untouched; a FIFO or device stays one."""
+    import stat
+
+    _, r = results["output_symlink_to_file"]
+    assert r.output.is_symlink() and (r.output.parent / "target.npz").read_bytes() == b"the user's file, not to be touched"
+    _, r = results["output_dangling_symlink"]
+    assert r.output.is_symlink() and not (r.output.parent / "target.npz").exists()
+    assert stat.S_ISFIFO(results["output_fifo"][1].output.lstat().st_mode)
+    assert not stat.S_ISREG(results["output_character_device"][1].output.lstat().st_mode)
+    _, r = results["output_new_folder_trailing_slash"]
+    assert not (r.input.parent / "newdir").exists()
+
+
+def test_npz_member_paths_are_renamed_with_a_warning(results):
+    import zipfile
+
+    _, r = results["npz_member_names_are_paths"]
+    names = zipfile.ZipFile(r.output).namelist()
+    assert not [n for n in names if "/" in n or "\\" in n or ":" in n], names
+    assert {".._.._x.npy", "_abs_y.npy", "c__z.npy"} <= set(names)
+    warnings = r.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith(f"warning: {r.output}: extra key") for w in warnings)
+    assert "'../../x' written as '.._.._x'" in r.stderr
+    np.testing.assert_array_equal(read_motion(r.output).meta["extras"][".._.._x"], np.arange(3.0))
+
+
+def test_fps_argument_is_used_and_written(results):
+    _, r = results["fps_arg_60_on_file_without_fps"]
+    assert describe(r.input)["fps"] == 30.0  # the file has no rate
+    with np.load(r.output) as out:
+        assert float(out["mocap_framerate"]) == 60.0
+    assert describe(r.output)["fps_assumed"] is False
+
+
+def test_method_failure_is_not_blamed_on_the_file(results):
+    for name in ("method_result_not_finite_butterworth", "method_result_not_finite_gaussian"):
+        case, r = results[name]
+        assert r.message.startswith("internal error:") and "RuntimeWarning" not in r.stderr
+        assert "nothing was written" in r.message and not r.output_written

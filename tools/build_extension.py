@@ -11,7 +11,7 @@ into ``build/stage/`` with a copy of blender_manifest.toml that lists the
 platforms and wheels, and Blender's extension tool builds one zip per
 platform (``build --split-platforms``) into ``--out`` and validates each.
 The checked-in manifest is never edited: it stays valid for development
-without wheels (DESIGN.md section 4).
+without wheels (docs/install.md).
 
 ``--no-wheels`` builds without any wheel (a development package that uses
 the environment's own torch); the tests use it to stay fast and offline.

@@ -1,7 +1,7 @@
 """Read every SMPL motion file people have; write the interchange file.
 
-    read_motion(path, track=None) -> Motion     validated, meta filled
-    describe(path, track=None) -> dict          what ``info`` prints
+    read_motion(path, track=None, fps=None) -> Motion     validated, meta filled
+    describe(path, track=None, fps=None) -> dict          what ``info`` prints
     write_npz(motion, path)                     the interchange .npz, atomically
     FORMATS                                     ((id, one-line description), ...)
 
@@ -15,7 +15,9 @@ input is a BadInputError whose one-line message names the file.
 ``motion.meta``: source (path str), format, track (id or None), tracks
 ([{"id", "frames"}] for multi-track files, else []), extras (the input's
 other keys, as arrays; the writer keeps them), fps_assumed (True when the
-file has no frame rate and 30 is used), trans_assumed (True when the file
+file has no frame rate and the format's usual one, mostly 30, is used;
+False when the caller gave ``fps``), fps_given (the caller's ``fps``, or
+None), trans_assumed (True when the file
 has no translation and zeros are used), and when known gender, up_axis
 ("Z", "Y" or "-Y") and dropped_keys (input keys with no array form).
 """
@@ -24,45 +26,57 @@ import os
 import numpy as np
 
 from ..errors import BadInputError
+from ..motion import Motion, check_fps
 from .containers import load_container
 from .layouts import LAYOUTS, detect
 from .writer import write_npz
 
 __all__ = ["read_motion", "describe", "write_npz", "FORMATS"]
 
-_DOC_ORDER = ("amass", "smplh", "smplx", "split", "array", "vibe", "wham", "phalp", "gvhmr")
+_DOC_ORDER = ("amass", "smplh", "smplx", "split", "array", "vibe", "wham", "phalp", "gvhmr",
+              "aistpp", "glamr", "humandata", "pose_shape", "romp")
 FORMATS = tuple((f"{layout.name}_{container}", layout.description)
                 for layout in sorted(LAYOUTS, key=lambda lay: _DOC_ORDER.index(lay.name))
                 for container in layout.containers)
 
 
-def read_motion(path, track=None):
+def read_motion(path, track=None, fps: float | None = None) -> Motion:
     """The motion in ``path`` as a validated Motion (see the module doc for meta).
 
     track: the track/person to read from a multi-track file (its id, or the
     id as a string, as the CLI passes it); None picks the longest (the first
     of equally long ones). Single-motion files accept only None.
+    fps: the motion's frame rate when the caller knows it (the video's, for
+    estimator output without one); it replaces the file's or the assumed
+    rate (fps_assumed is then False), within ``motion.MAX_FPS``.
     """
     path = os.fspath(path)
-    container, obj = load_container(path)
-    layout = _guarded("input", path, detect, obj, path)
-    fmt = f"{layout.name}_{container}"
-    tracks = [(_plain(tid), int(n)) for tid, n in _guarded(fmt, path, layout.tracks, obj)]
-    chosen = _select_track(tracks, track, path)
-    motion = _guarded(fmt, path, layout.read, obj, chosen, path)
+    try:
+        container, obj = load_container(path)
+        layout = _guarded("input", path, detect, obj, path)
+        fmt = f"{layout.name}_{container}"
+        tracks = [(_plain(tid), int(n)) for tid, n in _guarded(fmt, path, layout.tracks, obj)]
+        chosen = _select_track(tracks, track, path)
+        motion = _guarded(fmt, path, layout.read, obj, chosen, path)
+    except (MemoryError, RecursionError) as exc:  # what the size and depth caps did not foresee
+        raise BadInputError(path, f"too large or too deeply nested to read ({type(exc).__name__})") from None
     motion.meta.update(source=path, format=fmt, track=chosen,
-                       tracks=[{"id": tid, "frames": n} for tid, n in tracks])
+                       tracks=[{"id": tid, "frames": n} for tid, n in tracks], fps_given=fps)
+    if fps is not None:
+        motion.fps = check_fps(fps, f"--fps {fps}")
+        motion.meta["fps_assumed"] = False
     return motion.validate(path)
 
 
-def describe(path, track=None):
+def describe(path, track=None, fps: float | None = None) -> dict:
     """What the file holds, as the ``info`` command prints it.
 
     Returns {path, format, description, frames, fps, fps_assumed, tracks
     ([{"id", "frames"}]), track, has_betas, gender, has_keypoints,
-    keypoints_shape, extra_keys, up_axis}. Only the selected track is built.
+    keypoints_shape, extra_keys, up_axis}. Only the selected track is built;
+    ``track`` and ``fps`` as for read_motion.
     """
-    motion = read_motion(path, track)
+    motion = read_motion(path, track, fps=fps)
     meta = motion.meta
     kp = motion.keypoints_2d
     return {

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import BadInputError
+from ..motion import frames_text
 from ..rotations import IDENTITY_QUAT, axis_angle_to_quat, matrix_to_quat, rot6d_to_matrix
+from .containers import Oversize
 
 NUM_BETAS = 10
 DEFAULT_FPS = 30.0
@@ -27,16 +29,12 @@ def numeric(value, src, what):
     """``value`` as a float64 array; BadInputError if it is not numeric."""
     if value is None:
         raise BadInputError(src, f"{what} is missing (None)")
+    if isinstance(value, Oversize):
+        raise BadInputError(src, value.problem)
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
         raise BadInputError(src, f"{what} is not a numeric array (dtype {arr.dtype})")
     return arr.astype(np.float64)
-
-
-def frames_text(bad_rows, limit=5):
-    """'3, 7, 9 ... (12 in all)' for an index array."""
-    idx = [int(i) for i in bad_rows]
-    return ", ".join(map(str, idx[:limit])) + (f" ... ({len(idx)} in all)" if len(idx) > limit else "")
 
 
 def joint_quats(value, joints, src, what):
@@ -111,6 +109,8 @@ def body_rotations(root, body, src, root_name, body_name):
     parts are axis-angle (for ``Motion.from_axis_angle``), else None.
     """
     root_q = joint_quats(root, 1, src, root_name)
+    if isinstance(body, Oversize):
+        raise BadInputError(src, body.problem)
     shape = np.shape(body)
     joints = {21: 21, 63: 21, 126: 21, 23: 23, 69: 23, 138: 23}.get(shape[1] if len(shape) >= 2 else None)
     if joints is None:
@@ -186,6 +186,10 @@ def collect_extras(mapping, consumed, prefix=""):
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if name in consumed:
+            continue
+        if isinstance(value, Oversize):
+            value.warn_dropped()
+            dropped.append(name)
             continue
         if isinstance(value, Mapping):
             sub, sub_dropped = collect_extras(value, consumed, prefix=f"{name}.")

@@ -17,8 +17,12 @@ valid input for the same unpickler. ``.pt`` files load with
 allow-list mechanism.
 """
 import _compat_pickle
+import math
 import os
+import pickle
 import re
+import types
+import warnings
 
 import numpy as np
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
@@ -27,13 +31,26 @@ from joblib.numpy_pickle_utils import _detect_compressor, _validate_fileobject_a
 from ..errors import BadInputError
 
 try:  # numpy >= 2 names; numpy 1.26 has only a partial numpy._core shim
-    from numpy._core import multiarray as _multiarray, numeric as _numeric
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
 except ImportError:
-    from numpy.core import multiarray as _multiarray, numeric as _numeric
+    from numpy.core import multiarray as _multiarray
+    from numpy.core import numeric as _numeric
 
-# Arrays in a compressed joblib file cannot be checked against the file
-# size; cap them instead (an SMPL motion file is far below this).
-MAX_COMPRESSED_ARRAY_BYTES = 4 << 30
+# What a file may declare, in bytes: an uncompressed file holds its arrays'
+# bytes, so its own size bounds them; compressed data may expand up to
+# EXPANSION times the file; any file may declare FLOOR_BYTES (small files
+# with a few zero arrays); nothing more than MAX_BYTES.
+FLOOR_BYTES = 64 << 20
+EXPANSION = 64
+MAX_BYTES = 4 << 30
+# The joblib array record's attributes (joblib 1.6 NumpyArrayWrapper.__init__).
+_WRAPPER_STATE = frozenset({"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"})
+
+
+def byte_limit(file_size: int, compressed: bool) -> int:
+    """The most bytes of arrays and buffers a file of ``file_size`` bytes may declare."""
+    return min(MAX_BYTES, max(FLOOR_BYTES, file_size * (EXPANSION if compressed else 1)))
 
 
 def load_pickle(path):
@@ -76,6 +93,8 @@ def _load(path, extra_classes):
         raise
     except (MemoryError, RecursionError) as exc:
         raise BadInputError(path, f"pickle is malformed or too large to load ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise BadInputError(path, f"cannot read the file ({_reason(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - any failure of the content is bad input
         raise BadInputError(path, f"not a readable pickle/joblib file ({_reason(exc)})") from None
 
@@ -90,7 +109,9 @@ def load_torch(path):
 
     path = os.fspath(path)
     try:
-        with torch.serialization.safe_globals(_torch_numpy_globals()):
+        # torch's own deprecation notices (TypedStorage, quantized tensors) are not about the user's file
+        with torch.serialization.safe_globals(_torch_numpy_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         text = str(exc)
@@ -123,29 +144,82 @@ def _check_wrapper(wrapper, unpickler):
         raise BadInputError(path, "joblib array record of a type other than numpy.ndarray")
     if not isinstance(dtype, np.dtype) or getattr(wrapper, "order", None) not in ("C", "F"):
         raise BadInputError(path, "joblib array record with an invalid dtype or order")
-    if not isinstance(shape, tuple) or not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
+    if not isinstance(shape, tuple) or not all(isinstance(n, int | np.integer) and n >= 0 for n in shape):
         raise BadInputError(path, f"joblib array record with an invalid shape {shape!r}")
     if dtype.hasobject:
         return  # its elements are a nested pickle, read through the same allow-list
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if nbytes > unpickler.max_array_bytes:
-        raise BadInputError(path, f"joblib array record of {nbytes} bytes is larger than the file can hold (truncated or corrupt)")
+    if not unpickler.compressed and nbytes > unpickler.file_size:  # its bytes follow it in this very file
+        raise BadInputError(path, f"joblib array record of {nbytes} bytes is larger than the file can hold "
+                                  "(truncated or corrupt)")
+    unpickler.spend(nbytes, "joblib array record")
 
 
 class _SafeUnpickler(NumpyUnpickler):
-    """joblib's NumpyUnpickler with an allow-list ``find_class``."""
+    """joblib's NumpyUnpickler with an allow-list ``find_class``, size caps on
+    every constructor that allocates, and no BUILD on anything but instances."""
+
+    dispatch = NumpyUnpickler.dispatch.copy()
 
     def __init__(self, path, fileobj, file_size, compressor, extra_classes=None):
         super().__init__(path, fileobj, ensure_native_byte_order=True)
         self.encoding = "latin1"  # Python 2 pickles: numpy's recommended setting
-        compressed = compressor != "not-compressed"
-        self.max_array_bytes = MAX_COMPRESSED_ARRAY_BYTES if compressed else file_size
+        self.file_size, self.compressed = file_size, compressor != "not-compressed"
+        self.max_array_bytes = byte_limit(file_size, self.compressed)
+        self.spent = 0
         self.extra_classes = extra_classes or {}
+        # A fresh class per load: nothing a file does to it outlives the load.
+        self.wrapper_class = type("_CheckedArrayWrapper", (_CheckedArrayWrapper,), {})
+
+    def spend(self, nbytes, what):
+        """Count ``nbytes`` the file declares against what it may; BadInputError past that."""
+        self.spent += nbytes
+        if self.spent > self.max_array_bytes:
+            raise BadInputError(self.filename, f"{what} declares {nbytes} bytes, more than this file can hold "
+                                               f"({self.max_array_bytes} bytes at most); truncated, corrupt or hostile")
+
+    def _check_call(self, func, args):
+        """Refuse allocations larger than the file could hold before they happen."""
+        nbytes = _declared_bytes(func, args)
+        if nbytes:
+            self.spend(nbytes, f"{getattr(func, '__name__', 'constructor')} call")
+
+    def load_reduce(self):
+        self._check_call(self.stack[-2], self.stack[-1])
+        super().load_reduce()
+
+    def load_newobj(self):
+        self._check_call(self.stack[-2], self.stack[-1])
+        super().load_newobj()
+
+    def load_newobj_ex(self):
+        self._check_call(self.stack[-3], self.stack[-2])
+        super().load_newobj_ex()
+
+    def _instantiate(self, klass, args):
+        self._check_call(klass, args)
+        super()._instantiate(klass, args)
+
+    def load_build(self):
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, type | types.FunctionType | types.BuiltinFunctionType | types.ModuleType):
+            raise BadInputError(self.filename, f"pickle sets attributes of {getattr(inst, '__name__', inst)!r} "
+                                               "(BUILD on a class or function); not a data file")
+        if isinstance(inst, NumpyArrayWrapper) and not (isinstance(state, dict) and set(state) <= _WRAPPER_STATE):
+            raise BadInputError(self.filename, "joblib array record with unexpected attributes; not a data file")
+        NumpyUnpickler.load_build(self)
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module, name):
         if self.proto < 3:  # Python 2 era names, as the standard unpickler maps them
             module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if name == "NumpyArrayWrapper" and module in _WRAPPER_MODULES:
+            return self.wrapper_class
         resolve = self.extra_classes.get((module, name)) or _allowed().get((module, name))
         if resolve is None:
             raise BadInputError(
@@ -156,10 +230,34 @@ class _SafeUnpickler(NumpyUnpickler):
         return resolve()
 
     def persistent_load(self, pid):
-        raise BadInputError(self.filename, "pickle refers to external objects (persistent ids); not a data file this reader knows")
+        raise BadInputError(self.filename, "pickle refers to external objects (persistent ids); "
+                                           "not a data file this reader knows")
 
 
 _ALLOWED = None
+_WRAPPER_MODULES = ("joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle")
+
+
+def _declared_bytes(func, args):
+    """Bytes a call of an allow-listed allocator would take (0 when it takes
+    no size from its arguments, or the arguments are not what it accepts)."""
+    try:
+        if func in (bytearray, bytes):
+            return args[0] if args and type(args[0]) is int else 0
+        if func is _multiarray._reconstruct:  # (subtype, shape, dtype)
+            return _array_bytes(args[1], np.dtype(args[2]))
+        if isinstance(func, type) and issubclass(func, np.ndarray):  # ndarray(shape, dtype=float, buffer, ...)
+            return _array_bytes(args[0], np.dtype(args[1] if len(args) > 1 else float))
+        if getattr(func, "__name__", "") == "_rebuild_tensor_v2":  # (storage, offset, size, stride, ...)
+            return _array_bytes(args[2], np.dtype(np.float64))  # the largest element size torch files use
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0  # the call itself will refuse these arguments
+    return 0
+
+
+def _array_bytes(shape, dtype):
+    dims = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+    return max(0, math.prod(int(n) for n in dims)) * dtype.itemsize
 
 
 def _allowed():
@@ -182,8 +280,6 @@ def _allowed():
             table[(f"{mod}.multiarray", "_reconstruct")] = _const(_multiarray._reconstruct)
             table[(f"{mod}.multiarray", "scalar")] = _const(_multiarray.scalar)
             table[(f"{mod}.numeric", "_frombuffer")] = _const(_numeric._frombuffer)
-        for mod in ("joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"):
-            table[(mod, "NumpyArrayWrapper")] = _const(_CheckedArrayWrapper)
         table[("torch._utils", "_rebuild_tensor_v2")] = _torch_rebuild_tensor
         table[("torch.storage", "_load_from_bytes")] = lambda: _safe_load_from_bytes
         _ALLOWED = table
@@ -204,6 +300,7 @@ def _torch_rebuild_tensor():
 def _safe_load_from_bytes(data):
     """A pickled torch storage is a nested torch.save; load it weights-only."""
     import io
+
     import torch
 
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

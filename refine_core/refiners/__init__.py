@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInputError
+from ..feet import FeetParams, check_feet, lock_feet, segments_by_joint
 from ..motion import MIN_FRAMES_TO_REFINE, Motion
 from ..params import check_params, parse_params
 from ..resources import TUNED_FILTERS_PATH, WEIGHTS_DIR, weights_path
@@ -162,13 +163,15 @@ class RefineRequest:
     strength: float
     device: str
     params: dict  # every parameter of the method, given or default
+    feet: FeetParams | None = None  # foot lock (refine_core.feet); None: off
 
 
 def check_request(method: str, blend: int = 0, strength: float = 1.0, device: str = "auto",
-                  params=None) -> RefineRequest:
+                  params=None, feet: str = "off", feet_params=None) -> RefineRequest:
     """Validate a request once, before any file is read (CLI, batch and panel call this).
 
-    ``params``: a dict, ``k=v`` strings or a JSON object (``params.parse_params``)."""
+    ``params``: a dict, ``k=v`` strings or a JSON object (``params.parse_params``);
+    ``feet``: "off" or "lock" with ``feet_params`` in the same forms (refine_core.feet)."""
     spec = get_method(method)
     spec.check_available()
     if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0.0 <= strength <= 1.0:
@@ -178,7 +181,7 @@ def check_request(method: str, blend: int = 0, strength: float = 1.0, device: st
     if device not in ("auto", "cpu", "cuda"):
         raise BadInputError(f"--device {device}", "device must be auto, cpu or cuda")
     checked = check_params(spec.name, spec.params(), parse_params(params))
-    return RefineRequest(spec, int(blend), float(strength), device, checked)
+    return RefineRequest(spec, int(blend), float(strength), device, checked, check_feet(feet, feet_params))
 
 
 def blend_weights(length: int, blend: int) -> np.ndarray:
@@ -201,6 +204,8 @@ def check_frame_range(motion: Motion, frame_range, source=None) -> tuple:
     start, end = (0, last) if frame_range is None else frame_range
     start = 0 if start is None else int(start)
     end = last if end is None else int(end)
+    if start > end:
+        raise BadInputError(source, f"frame range {start}..{end} is reversed: the start frame comes after the end frame")
     if not 0 <= start <= end <= last:
         raise BadInputError(source, f"frame range {start}..{end} is outside the motion's frames 0..{last}")
     return start, end
@@ -215,6 +220,8 @@ def refine(
     device: str = "auto",
     params=None,
     progress: Callable[[float], None] | None = None,
+    feet: str = "off",
+    feet_params=None,
 ) -> Motion:
     """Refine ``motion`` with ``method`` over the inclusive ``frame_range``; ``motion`` is not changed.
 
@@ -224,9 +231,11 @@ def refine(
     whole-motion one inside the range. Inside the range the result
     is slerped towards the input over ``blend`` frames at each edge and scaled
     by ``strength`` (0: input, 1: fully refined). ``progress(fraction)`` is
-    called as work proceeds; it may raise ``Cancelled``.
+    called as work proceeds; it may raise ``Cancelled``. ``feet="lock"``
+    holds planted feet on the refined motion (refine_core.feet) before the
+    blend, and ``meta["foot_contacts"]`` gets the locked runs; "off" changes nothing.
     """
-    request = check_request(method, blend, strength, device, params)
+    request = check_request(method, blend, strength, device, params, feet, feet_params)
     spec = request.method
     source = motion.meta.get("source")
     motion = motion.validate(source, min_frames=MIN_FRAMES_TO_REFINE)
@@ -242,6 +251,8 @@ def refine(
     refined = run(motion.slice(lo, hi), progress=progress, **kwargs)
     if refined.num_frames != hi - lo:
         raise RuntimeError(f"method {method} returned {refined.num_frames} frames for {hi - lo}")
+    if request.feet is not None:
+        refined = lock_feet(refined, request.feet)
 
     inner = slice(start - lo, end + 1 - lo)
     weight = blend_weights(end - start + 1, request.blend) * request.strength
@@ -252,5 +263,7 @@ def refine(
     if progress is not None:
         progress(1.0)
     meta = dict(motion.meta, refined_with=method, refined_range=(start, end))
+    if request.feet is not None:  # the locked contact runs, rows of the whole motion
+        meta["foot_contacts"] = segments_by_joint(refined.meta["foot_contacts"], lo, start, end)
     return motion.replace(rotations=rotations, trans=trans, meta=meta)
 

@@ -21,12 +21,13 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
-from ..params import check_params
+from ..params import Param, check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
 
 CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
+_LOADS = [0]  # checkpoints read from disk by this process (cache misses): the batch reports it
 
 
 def rowwise_6d_index(joints: int = 24) -> torch.Tensor:
@@ -68,7 +69,13 @@ def load_model(path, model_class, config_class, device="cpu", migrate: Callable 
         raise BadInputError(path, f"cannot load weights ({type(exc).__name__}: {exc})") from None
     model.to(device).eval()
     _CACHE[key] = (model, config, ckpt.get("recipe", {}))
+    _LOADS[0] += 1
     return _CACHE[key]
+
+
+def load_count() -> int:
+    """How many checkpoints ``load_model`` has read in this process (not cache hits)."""
+    return _LOADS[0]
 
 
 def motion_tensors(motion: Motion, device="cpu"):
@@ -133,6 +140,13 @@ def low_pass(x, sigma: float, unit: bool = False):
     out = torch.cat([F.conv1d(span, kernel[None, None]) for span in spans], -1)
     out = out.view(b, c, l).transpose(1, 2).reshape(x.shape)
     return F.normalize(out, dim=-1) if unit else out
+
+
+def windows_per_pass(default: int) -> Param:
+    """The ``batch`` inference setting every windowed method has: windows per
+    forward pass (for per-frame drivers, one window per frame); it bounds
+    memory and never changes the result."""
+    return Param("batch", int, default, 1, 1_000_000, "windows per forward pass")
 
 
 @dataclass(frozen=True)

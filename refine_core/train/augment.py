@@ -1,7 +1,7 @@
 """Augmentations and resampling of a Motion: mirror, world rotation, speed,
 rest-pose offsets, frame rate.
 
-All keep the Motion's conventions (SMPL frame, Y up; DESIGN.md section 1).
+All keep the Motion's conventions (SMPL frame, Y up; docs/architecture.md).
 The root rotates about the pelvis rest joint J_0 (as in SMPL, see
 kinematics.py), so a world change of the body moves ``trans`` by
 C (J_0 + trans) - J_0, not C trans.

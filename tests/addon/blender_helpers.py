@@ -19,7 +19,7 @@ def noisy_walk(num_frames=NUM_FRAMES, fps=FPS, seed=0):
 
 
 def write_interchange(path, num_frames=NUM_FRAMES, fps=FPS, seed=0, up_axis="Y"):
-    """An AMASS-style .npz (DESIGN.md section 2) with gender, extra keys and
+    """An AMASS-style .npz (docs/architecture.md, "Interchange file") with gender, extra keys and
     the up axis (the synthetic walk is Y up; AMASS-style files without the
     key read as Z up)."""
     poses, trans = noisy_walk(num_frames, fps, seed)
@@ -28,3 +28,10 @@ def write_interchange(path, num_frames=NUM_FRAMES, fps=FPS, seed=0, up_axis="Y")
     np.savez(path, poses=poses, trans=trans, betas=betas, mocap_framerate=np.array(fps),
              gender=np.array("female"), marker_labels=np.array(["a", "b"]), dmpls=np.ones((num_frames, 8)), **extra)
     return path
+
+
+def backup_of(obj):
+    """The Restore Original backup of ``obj``'s current action, or None."""
+    from motion_refine.addon import backups
+
+    return backups.backup_of(obj)

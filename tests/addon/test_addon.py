@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from blender_helpers import FPS, NUM_FRAMES, write_interchange
+from blender_helpers import FPS, NUM_FRAMES, backup_of, write_interchange
 
 bpy = pytest.importorskip("bpy")
 
@@ -110,9 +110,9 @@ def test_bad_file_reports_error_and_creates_nothing(blender, tmp_path):
 
 
 def test_import_with_smpl_model_builds_skinned_mesh(blender, motion_file, tmp_path):
-    from smpl_fixtures import write_synthetic_smpl_model
     from motion_refine.addon import armature
     from motion_refine.refine_core.smpl_model import load_smpl_model
+    from smpl_fixtures import write_synthetic_smpl_model
 
     model_file = write_synthetic_smpl_model(tmp_path / "SMPL_TEST.npz")
     blender.addon.prefs.preferences(bpy.context).smpl_model_path = str(model_file)
@@ -157,24 +157,25 @@ def test_refine_range_undo_restore(blender, motion_file, method):
     assert metrics["frame_start"] == 100 and metrics["frame_end"] == 400
     assert metrics["displacement_mean_mm"] > 0
     assert "Refine accel graph" in bpy.data.images
-    assert obj.motion_refine.original is not None and obj.motion_refine.original.use_fake_user
+    assert backup_of(obj) is not None and backup_of(obj).use_fake_user
 
     bpy.ops.ed.undo()  # one step takes back every key (and the kept copy)
     obj = bpy.data.objects[ARM]
     undone = all_keys(obj)
     assert all(np.array_equal(before[k], undone[k]) for k in before)
-    assert obj.motion_refine.original is None
+    assert backup_of(obj) is None
 
     bpy.ops.ed.redo()
     obj = bpy.data.objects[ARM]
     assert all(np.array_equal(after[k], v) for k, v in all_keys(obj).items())
     assert refine(frame_start=200, frame_end=300) == {"FINISHED"}  # refines the refined keys
     obj = bpy.data.objects[ARM]
-    original = bpy.data.objects[ARM].motion_refine.original
+    action, backup = obj.animation_data.action.name, backup_of(obj).name
     assert bpy.ops.motion_refine.restore_original() == {"FINISHED"}
     restored = all_keys(obj)
     assert all(np.array_equal(before[k], restored[k]) for k in before)
-    assert obj.motion_refine.original == original and "motion_refine_metrics" not in obj
+    assert obj.animation_data.action.name == action  # the keys go back into the same action
+    assert backup_of(obj) is None and backup not in bpy.data.actions and "motion_refine_metrics" not in obj
 
 
 def test_refine_range_modes(blender, motion_file):
@@ -229,7 +230,7 @@ def test_cancel_leaves_keys_unchanged(blender, motion_file):
     with pytest.raises(Cancelled):
         ops_refine.refine_object(obj, settings, progress=cancel)
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None and "motion_refine_metrics" not in obj
+    assert backup_of(obj) is None and "motion_refine_metrics" not in obj
 
 
 def test_refiner_error_leaves_keys_unchanged(blender, motion_file):
@@ -248,7 +249,7 @@ def test_refiner_error_leaves_keys_unchanged(blender, motion_file):
     with pytest.raises(RuntimeError, match="outside"):
         refine(frame_start=700, frame_end=800)
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None
+    assert backup_of(obj) is None
 
 
 # ---------------------------------------------------------------- export and review

@@ -15,6 +15,8 @@ bpy = pytest.importorskip("bpy")
 
 from test_addon import all_keys, import_file, refine  # noqa: E402
 
+from blender_helpers import backup_of  # noqa: E402
+
 
 def _method():
     """A learned method when weights exist (hpr first), else a classical one:
@@ -68,7 +70,7 @@ def test_bad_interpreter_is_an_error_and_keys_unchanged(blender, motion_file, tm
     with pytest.raises(RuntimeError, match="External Python .* cannot be started"):
         refine()
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None
+    assert backup_of(obj) is None
 
 
 def test_worker_dying_mid_run_is_an_error_and_keys_unchanged(blender, motion_file, tmp_path):
@@ -82,19 +84,22 @@ def test_worker_dying_mid_run_is_an_error_and_keys_unchanged(blender, motion_fil
     with pytest.raises(RuntimeError, match="exit code 1: ModuleNotFoundError"):
         refine()
     assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
-    assert obj.motion_refine.original is None and "motion_refine_metrics" not in obj
+    assert backup_of(obj) is None and "motion_refine_metrics" not in obj
 
 
-def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path):
+@pytest.mark.parametrize("closes_stdout", [False, True], ids=["quiet", "stdout_closed"])
+def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path, closes_stdout):
     """Esc reaches a worker that prints nothing for a long time (the
-    callback is polled, not only called on progress lines)."""
+    callback is polled, not only called on progress lines), also one that
+    closed its stdout and goes on (the callback is still polled while it runs)."""
     from motion_refine.addon import ops_refine
     from motion_refine.refine_core.refiners import Cancelled
 
     obj = import_file(motion_file)
     before = all_keys(obj)
     pid_file = tmp_path / "pid"
-    _set_external(_fake_python(tmp_path, f'echo $$ > "{pid_file}"; exec sleep 600'))
+    close = 'echo "progress 0.5"; exec 1>&-; ' if closes_stdout else ""
+    _set_external(_fake_python(tmp_path, f'{close}echo $$ > "{pid_file}"; exec sleep 600'))
     calls = []
 
     def cancel_on_third_poll(fraction):
@@ -104,7 +109,32 @@ def test_cancel_kills_a_quiet_worker(blender, motion_file, tmp_path):
 
     with pytest.raises(Cancelled):
         ops_refine.refine_object(obj, ops_refine.RefineSettings("butterworth", 100, 400), progress=cancel_on_third_poll)
+    assert calls[-1] == (0.5 if closes_stdout else 0.0)
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pid, 0)
-    assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items())
+    assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items()) and backup_of(obj) is None
+
+
+@pytest.mark.parametrize("how", ["stdout_closed", "stdout_held_by_a_child"])
+def test_worker_that_writes_no_result_is_one_clear_line(blender, motion_file, tmp_path, how):
+    """Exit 0 without a result file (stdout closed early, or left open by a
+    process the worker started): one line naming the worker, at its exit, not
+    a FileNotFoundError on a temporary path."""
+    obj = import_file(motion_file)
+    before = all_keys(obj)
+    child = tmp_path / "child_pid"
+    body = {"stdout_closed": "exec 1>&-; sleep 0.5; exit 0",
+            "stdout_held_by_a_child": f'sleep 600 & echo $! > "{child}"; exit 0'}[how]
+    _set_external(_fake_python(tmp_path, body))
+    try:
+        with pytest.raises(RuntimeError) as info:
+            refine()
+    finally:
+        if child.exists():
+            os.kill(int(child.read_text()), 9)
+    message = str(info.value).strip()
+    assert "exited without error but wrote no result" in message and message.endswith("keys unchanged")
+    assert "fake_python" in message
+    assert len(message.splitlines()) == 1 and "motion_refine_worker_" not in message and "FileNotFound" not in message
+    assert all(np.array_equal(before[k], v) for k, v in all_keys(obj).items()) and backup_of(obj) is None

@@ -1,0 +1,118 @@
+"""What ``--feet lock`` adds to a refinement's time, on an 18,000-frame motion.
+
+The motion is the validation split (CMU 001 and 007, 30 fps) corrupted with
+the vibe_like preset (seed 0), clips laid end to end and repeated to the
+frame count. ``refine`` runs with the feet off and on, alternately, after one
+warm-up each; the median of the repeats is reported, with one torch thread.
+
+    .venv/bin/python benchmarks/bench_feet.py [--frames 18000] [--methods hpr butterworth] [--repeats 5]
+
+``--flight`` instead prints, for jump, run and climb/sit clips, how far the
+lock moves the feet during flight (frames where the clean clip has no foot
+joint planted): hpr on vibe_like noise (seed 0) with and without the lock.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def long_motion(frames: int):
+    from refine_core.bench import corrupted_clips
+    from refine_core.motion import Motion
+    from refine_core.train.data import load_cmu
+
+    noisy = [n for _, n, _ in corrupted_clips(load_cmu(split="val"), "vibe_like", 0)]
+    rot = np.concatenate([m.rotations for m in noisy])
+    trans = np.concatenate([m.trans for m in noisy])
+    reps = -(-frames // len(rot))
+    return Motion(np.tile(rot, (reps, 1, 1))[:frames], np.tile(trans, (reps, 1))[:frames], noisy[0].fps,
+                  meta={"source": "validation split, vibe_like, tiled", "up_axis": "Y"})
+
+
+FLIGHT_CLIPS = (("001/001_01.bvh", "jumps (val)"), ("001/001_08.bvh", "climb, sit on the bars (val)"),
+                ("001/001_14.bvh", "climb, swing, drop (val)"), ("002/002_03.bvh", "run (train)"),
+                ("002/002_04.bvh", "jump (train)"))
+
+
+def flight_table(recovery: int):
+    """Per clip: flight frames, and |locked - unlocked| foot joint height over them (cm):
+    max, 95th percentile, mean, and the max outside the lock's ease (more than
+    recovery + 2 frames from a locked contact); and the height error to the clean clip."""
+    from refine_core.feet import FOOT_JOINTS, label_contacts
+    from refine_core.refiners import refine
+    from refine_core.train.data import data_root, load_bvh
+    from refine_core.train.noise import corrupt
+
+    print("| clip | frames | flight frames | max cm | p95 cm | mean cm | max beyond the ease cm |"
+          " height error to clean, unlocked / locked cm |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rel, what in FLIGHT_CLIPS:
+        clean = load_bvh(data_root() / rel, fps=30)
+        noisy, _ = corrupt(clean, "vibe_like", np.random.default_rng(0))
+        plain = refine(noisy, "hpr", device="cpu")
+        locked = refine(noisy, "hpr", device="cpu", feet="lock")
+        flight = ~label_contacts(clean)[0].any(axis=1)
+        held = np.zeros(clean.num_frames, bool)
+        for runs in locked.meta["foot_contacts"].values():
+            for first, last in runs:
+                held[max(0, first - recovery - 2):last + recovery + 3] = True
+        h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
+        d = np.abs(h[2] - h[1])[flight] * 100
+        beyond = np.abs(h[2] - h[1])[flight & ~held] * 100
+        err = [np.abs(x - h[0])[flight].mean() * 100 for x in h[1:]]
+        print(f"| {rel} {what} | {clean.num_frames} | {flight.sum()} | {d.max():.2f} | {np.percentile(d, 95):.2f} | "
+              f"{d.mean():.2f} | {beyond.max() if beyond.size else float('nan'):.2f} | {err[0]:.2f} / {err[1]:.2f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=18000)
+    parser.add_argument("--methods", nargs="+", default=["hpr"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--flight", action="store_true", help="the flight-phase table instead of the timing")
+    args = parser.parse_args()
+    import torch
+
+    if args.flight:
+        from refine_core.feet import FeetParams
+
+        torch.set_num_threads(1)
+        return flight_table(FeetParams().recovery_frames)
+
+    from refine_core.feet import lock_feet
+    from refine_core.refiners import refine
+
+    torch.set_num_threads(1)
+    motion = long_motion(args.frames)
+    print(f"{args.frames} frames, torch 1 thread, load average {os.getloadavg()[0]:.1f} at the start")
+    print("| method | refine s (median) | refine + feet lock s (median) | added | lock_feet alone s |")
+    print("|---|---|---|---|---|")
+    for method in args.methods:
+        times = {"off": [], "lock": []}
+        for mode in ("off", "lock"):
+            refine(motion.slice(0, 300), method, device="cpu", feet=mode)  # warm-up
+        for _ in range(args.repeats):
+            for mode in ("off", "lock"):
+                t0 = time.perf_counter()
+                out = refine(motion, method, device="cpu", feet=mode)
+                times[mode].append(time.perf_counter() - t0)
+        alone = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            lock_feet(out)
+            alone.append(time.perf_counter() - t0)
+        off, on = statistics.median(times["off"]), statistics.median(times["lock"])
+        print(f"| {method} | {off:.3f} | {on:.3f} | {100 * (on - off) / off:+.0f}% | {statistics.median(alone):.3f} |")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
