@@ -620,7 +620,6 @@ def issue20_input_cases():
 
 
 CASES += issue20_input_cases()
-BY_NAME = {case.name: case for case in CASES}
 
 
 # ---------------------------------------------------------------- running
@@ -886,3 +885,5 @@ def issue20_output_cases() -> list:
 
 
 CASES += issue20_output_cases()
+
+BY_NAME = {case.name: case for case in CASES}
