@@ -332,9 +332,8 @@ def test_jobs_2_names_cannot_forge_rows(tmp_path):
 def test_feet_lock_in_the_blender_batch(tmp_path):
     """--feet lock and --feet-param reach the panel's Lock Feet: the output differs
     from the unlocked one and the report carries the foot sliding before -> after."""
-    from refine_core.formats import read_motion, write_npz
-
     from refine_core import Motion
+    from refine_core.formats import read_motion, write_npz
 
     # Standing still (toes on the floor) with an estimator's jittery root: planted feet that slide.
     rng = np.random.default_rng(0)
