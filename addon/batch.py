@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CLI_COMMAND = "motion_refine"
-BLENDER_REFINE_OPTIONS = ("frame_range", "blend", "strength", "device", "params")  # what RefineSettings takes
+BLENDER_REFINE_OPTIONS = ("frame_range", "blend", "strength", "device", "params", "feet", "feet_params")  # RefineSettings'
 
 
 # ---------------------------------------------------------------- arguments
@@ -114,7 +114,9 @@ def refine_file(item: dict, opts: dict) -> dict:
         first = scene.frame_start  # row 0 is keyed here
         settings = ops_refine.RefineSettings(request["method"], first + start, first + end, request["refine"]["blend"],
                                              scene.motion_refine.strength, request["refine"]["device"],
-                                             parse_params(request["refine"]["params"]))
+                                             parse_params(request["refine"]["params"]), request["refine"]["feet"],
+                                             dict(parse_params(request["refine"]["feet_params"]),
+                                                  up_axis=ops_refine.world_up_axis(obj)))
         graph = Path(review.graph_path(obj.name))
         graph.unlink(missing_ok=True)  # so a graph that was not drawn is not an older one
         row["metrics"] = ops_refine.refine_object(obj, settings)

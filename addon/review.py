@@ -147,7 +147,10 @@ def plot_accel(path: str, curves: dict, metrics: dict, title: str = "") -> str:
         fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.13)
     else:
         fig.tight_layout()
-    fig.savefig(path)
+    from ..refine_core.atomic import atomic_write
+
+    with atomic_write(path) as f:  # another Blender refining a same-named object never shows half a PNG
+        fig.savefig(f, format="png")
     return path
 
 

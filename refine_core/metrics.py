@@ -8,6 +8,7 @@ VIBE's evaluation does, so a global translation error is invisible to them.
 counted), as VIBE's ``vis``.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import BadInputError
 from .skeleton import FOOT_JOINTS
@@ -44,18 +45,18 @@ def _mean(values):
     return float(np.mean(values)) if np.size(values) else float("nan")
 
 
-def pelvis_aligned(joints):
+def pelvis_aligned(joints: ArrayLike) -> np.ndarray:
     """(T, J, 3) -> (T, J, 3): joint 0 subtracted per frame."""
     joints = np.asarray(joints, dtype=np.float64)
     return joints - joints[:, :1]
 
 
-def second_difference(x):
+def second_difference(x: ArrayLike) -> np.ndarray:
     """(T, ...) -> (T-2, ...): x[t] - 2 x[t+1] + x[t+2] (acceleration per frame^2)."""
     return x[:-2] - 2.0 * x[1:-1] + x[2:]
 
 
-def mpjpe(pred, gt, mask=None):
+def mpjpe(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Mean per-joint position error (mm) of pelvis-aligned joints.
 
     pred, gt: (T, J, 3) metres; mask: (T,) bool frames counted.
@@ -66,7 +67,7 @@ def mpjpe(pred, gt, mask=None):
     return _mean(err[keep]) * M_TO_MM
 
 
-def procrustes_align(pred, gt):
+def procrustes_align(pred: ArrayLike, gt: ArrayLike) -> np.ndarray:
     """Per-frame similarity Procrustes: scale s, rotation R, translation t minimising
     |s R x + t - y| for each frame. pred, gt: (T, J, 3) -> aligned pred (T, J, 3).
 
@@ -90,7 +91,7 @@ def procrustes_align(pred, gt):
     return scale[:, None, None] * np.einsum("tab,tjb->tja", rot, xp) + mu_g
 
 
-def pa_mpjpe(pred, gt, mask=None):
+def pa_mpjpe(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
     """MPJPE (mm) after per-frame similarity Procrustes alignment of pred to gt.
 
     pred, gt: (T, J, 3) metres; mask: (T,) bool frames counted.
@@ -101,7 +102,7 @@ def pa_mpjpe(pred, gt, mask=None):
     return _mean(np.linalg.norm(aligned - gt[keep], axis=-1)) * M_TO_MM
 
 
-def accel_error(pred, gt, mask=None):
+def accel_error(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Acceleration error (mm/frame^2) as VIBE's ``compute_error_accel``.
 
     Second difference of pred minus that of gt (pelvis-aligned), L2 per joint,
@@ -119,7 +120,7 @@ def accel_error(pred, gt, mask=None):
     return _mean(normed[valid]) * M_TO_MM
 
 
-def velocity_error(pred, gt, mask=None):
+def velocity_error(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Velocity error (mm/frame): first difference of pred minus that of gt
     (pelvis-aligned), L2 per joint, mean over joints and the T-1 velocity
     frames. Beside accel error it shows over-smoothing (a lagging or flattened
@@ -135,7 +136,7 @@ def velocity_error(pred, gt, mask=None):
     return _mean(np.linalg.norm(diff, axis=-1)[valid]) * M_TO_MM
 
 
-def per_frame_accel(joints):
+def per_frame_accel(joints: ArrayLike) -> np.ndarray:
     """(T, J, 3) metres -> (T,) mean joint acceleration norm per frame (mm/frame^2).
 
     Value t is the acceleration centred on frame t; the first and last frames
@@ -149,7 +150,7 @@ def per_frame_accel(joints):
     return np.concatenate([acc[:1], acc, acc[-1:]])
 
 
-def accel(pred):
+def accel(pred: ArrayLike) -> float:
     """Mean acceleration norm (mm/frame^2) of pelvis-aligned joints, as VIBE's
     ``compute_accel`` averaged. pred: (T, J, 3) metres, T >= 3 (else NaN)."""
     pred = _as_joints(pred)
@@ -158,7 +159,7 @@ def accel(pred):
     return _mean(np.linalg.norm(second_difference(pelvis_aligned(pred)), axis=-1)) * M_TO_MM
 
 
-def jitter(pred, fps):
+def jitter(pred: ArrayLike, fps: float) -> float:
     """Mean jerk in m/s^3: norm of the third difference of pelvis-aligned joints
     times fps^3, averaged over joints and the T-3 frames (as in the
     world-motion papers, e.g. GLAMR, SLAHMR, which print it in 10 m/s^3).
@@ -170,7 +171,8 @@ def jitter(pred, fps):
     return _mean(np.linalg.norm(jerk, axis=-1)) * float(fps) ** 3
 
 
-def mpve(pred_verts, gt_verts, pred_pelvis=None, gt_pelvis=None, mask=None):
+def mpve(pred_verts: ArrayLike, gt_verts: ArrayLike, pred_pelvis: ArrayLike | None = None,
+         gt_pelvis: ArrayLike | None = None, mask: ArrayLike | None = None) -> float:
     """Mean per-vertex error (mm). pred_verts, gt_verts: (T, V, 3) metres.
 
     pred_pelvis, gt_pelvis: (T, 3) pelvis joints of the same body model; when
@@ -186,7 +188,7 @@ def mpve(pred_verts, gt_verts, pred_pelvis=None, gt_pelvis=None, mask=None):
     return _mean(np.linalg.norm(pred - gt, axis=-1)[keep]) * M_TO_MM
 
 
-def evaluate(pred, gt, mask=None) -> dict:
+def evaluate(pred, gt, mask: ArrayLike | None = None) -> dict:
     """All joint metrics of Motion ``pred`` against Motion ``gt`` (joints by FK).
 
     Keys: ``mpjpe``, ``pa_mpjpe``, ``accel_error``, ``accel``,

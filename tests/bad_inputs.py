@@ -885,4 +885,5 @@ def issue20_output_cases() -> list:
 
 
 CASES += issue20_output_cases()
+
 BY_NAME = {case.name: case for case in CASES}  # after every block: the add-on tests look cases up by name

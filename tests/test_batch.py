@@ -327,3 +327,29 @@ def test_jobs_2_names_cannot_forge_rows(tmp_path):
     assert [(r["input"], r["status"]) for r in rows] == [(str(forged), "ok"), (str(tmp_path / "walk.npz"), "ok")]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{forged.stem}_refined.npz", f"{forged.stem}_refined.blend", "walk_refined.npz", "walk_refined.blend"])
+
+
+def test_feet_lock_in_the_blender_batch(tmp_path):
+    """--feet lock and --feet-param reach the panel's Lock Feet: the output differs
+    from the unlocked one and the report carries the foot sliding before -> after."""
+    from refine_core import Motion
+    from refine_core.formats import read_motion, write_npz
+
+    # Standing still (toes on the floor) with an estimator's jittery root: planted feet that slide.
+    rng = np.random.default_rng(0)
+    still = Motion.from_axis_angle(np.zeros((FRAMES, 72)), np.zeros((FRAMES, 3)), FPS, meta={"up_axis": "Y"})
+    trans = rng.normal(0, 0.006, (FRAMES, 3)) * [1, 0.3, 1]
+    trans[:, 1] -= still.joints()[:, [10, 11], 1].min()
+    src = tmp_path / "walk.npz"
+    write_npz(still.replace(trans=trans), src)
+    outs = {}
+    for mode in ("off", "lock"):
+        out = tmp_path / mode
+        result = run_batch(src, "--out", out, "--method", "butterworth", "--feet", mode,
+                           "--feet-param", "recovery_frames=2", "--report", out / "report.json")
+        assert result.returncode == 0, result.stderr[-2000:]
+        outs[mode] = read_motion(out / "walk_refined.npz")
+        metrics = json.loads((out / "report.json").read_text())["files"][0]["metrics"]
+        assert metrics["feet_locked"] == (mode == "lock")
+    assert not np.allclose(outs["off"].trans, outs["lock"].trans)
+    assert metrics["foot_sliding_after"] < metrics["foot_sliding_before"]

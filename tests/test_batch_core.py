@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -135,16 +134,28 @@ def test_ray_twenty_files_two_bad(inputs, reference, ray_address, tmp_path):
 
 
 def actor_pids(title=b"ray::BatchWorker") -> list:
-    """Processes of the batch's Ray actors: Ray titles them after the class,
-    and after the method while one runs (``ray::BatchWorker.run``)."""
-    pids = []
+    """Processes of the batch's Ray actors in this module's cluster (its
+    raylet is our child; other runs on the machine may have their own): Ray
+    titles them after the class, and after the method while one runs
+    (``ray::BatchWorker.run``)."""
+    parents, titles = {}, {}
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and title in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
+            if proc.name.isdigit():
+                stat = (proc / "stat").read_text()
+                parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                titles[int(proc.name)] = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
             pass
-    return pids
+
+    def ours(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid, cmd in titles.items() if title in cmd and ours(pid)]
 
 
 def wait_for(condition, timeout=180.0):
@@ -184,9 +195,9 @@ def test_resume_after_sigterm(inputs, reference, ray_address, tmp_path):
     """--jobs 2 stopped by SIGTERM part-way: no temporary file, no worker or
     temporary folder left; --resume (on Ray) then skips exactly the files that
     were finished, leaves them untouched, and does the rest."""
-    out = tmp_path / "out"
-    tmp_before = set(Path(tempfile.gettempdir()).glob("motion_refine_batch_*"))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out, own_tmp = tmp_path / "out", tmp_path / "tmp"
+    own_tmp.mkdir()  # the batch's own temporary folder: other runs on this machine share /tmp
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(own_tmp))
     proc = subprocess.Popen(batch_command(inputs, "--out", out, "--method", "hpr", "--jobs", "2"),
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -201,7 +212,7 @@ def test_resume_after_sigterm(inputs, reference, ray_address, tmp_path):
     for pid in children:  # the workers were stopped and reaped, not orphaned
         assert not Path(f"/proc/{pid}").exists() or b"refine_core" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert hidden(out) == []
-    assert set(Path(tempfile.gettempdir()).glob("motion_refine_batch_*")) == tmp_before
+    assert list(own_tmp.iterdir()) == []  # the workers' log folder went with them
     finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*_refined.npz")}
     assert 2 <= len(finished) < 18
     damaged = sorted(finished)[0]  # an output that is not an interchange file is redone

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..errors import InputWarning
+from ..motion import Motion
 from .convert import INTERCHANGE_KEYS, as_extra_array
 
 # Characters that make a zip member name a path (or a drive) rather than one plain name.
@@ -59,7 +60,7 @@ def interchange_arrays(motion, dest=None):
     return arrays
 
 
-def write_npz(motion, path):
+def write_npz(motion: Motion, path: str | os.PathLike) -> None:
     """Write ``motion`` to ``path`` as the interchange .npz.
 
     The motion is validated first (BadInputError naming ``path`` if it is

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import BadInputError
 from ..motion import Motion
-from ..params import check_params
+from ..params import Param, check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
 
@@ -140,6 +140,13 @@ def low_pass(x, sigma: float, unit: bool = False):
     out = torch.cat([F.conv1d(span, kernel[None, None]) for span in spans], -1)
     out = out.view(b, c, l).transpose(1, 2).reshape(x.shape)
     return F.normalize(out, dim=-1) if unit else out
+
+
+def windows_per_pass(default: int) -> Param:
+    """The ``batch`` inference setting every windowed method has: windows per
+    forward pass (for per-frame drivers, one window per frame); it bounds
+    memory and never changes the result."""
+    return Param("batch", int, default, 1, 1_000_000, "windows per forward pass")
 
 
 @dataclass(frozen=True)

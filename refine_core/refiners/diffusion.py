@@ -40,7 +40,16 @@ from ..kinematics import fk_positions_torch
 from ..params import Param
 from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
 from ..windows import OverlappingWindows
-from .common import LearnedMethod, Recipe, gaussian_weights, joints_from_quats, low_pass, low_pass_radius, time_accel
+from .common import (
+    LearnedMethod,
+    Recipe,
+    gaussian_weights,
+    joints_from_quats,
+    low_pass,
+    low_pass_radius,
+    time_accel,
+    windows_per_pass,
+)
 from .schedule import CosineSchedule, ScheduleConfig, ddim_sample
 
 DESCRIPTION = "D3PRefiner: diffusion denoiser whose reverse process starts at the noisy motion"
@@ -336,6 +345,9 @@ def _run(model: PoseDenoiser, driver: OverlappingWindows, quats, trans, rest_joi
     return q, to_trans(clean[None], no_origin)[0]
 
 
+RECIPE = Recipe(loss=diffusion_loss, window=lambda c: c.window, setup=fit_error_model,
+                train={"steps": 4000, "batch": 24, "lr": 2e-3, "threads": 1})
+
 METHOD = LearnedMethod(
     name="diffusion", network=PoseDenoiser, config=DiffusionConfig,
     # The whole stretch is low-passed before windowing: its reach is context too.
@@ -343,8 +355,7 @@ METHOD = LearnedMethod(
     run=_run,
     inference=(Param("steps", int, 2, 1, 50, "K, DDIM steps from the noisy motion"),
                Param("stride", int, 32, 1, 64, "frames between overlapping windows (at most the 64-frame window)"),
-               Param("batch", int, 64, 1, 100_000, "windows per forward pass")),
-    recipe=Recipe(loss=diffusion_loss, window=lambda c: c.window, setup=fit_error_model,
-                  train={"steps": 4000, "batch": 24, "lr": 2e-3, "threads": 1}),
+               windows_per_pass(64)),
+    recipe=RECIPE,
 )
 refine = METHOD.refine

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..params import Param
 from ..skeleton import LIMB_CHAINS
 from ..windows import CentredWindows
-from .common import LearnedMethod, Recipe, joints_from_quats, time_accel
+from .common import LearnedMethod, Recipe, joints_from_quats, time_accel, windows_per_pass
 
 DESCRIPTION = "HPR-Net: learned affinity weights over a window of frames average unit quaternions"
 
@@ -168,12 +167,9 @@ def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: flo
                               + (time_accel(pred_root) - time_accel(target_root)).abs().mean()))
 
 
-METHOD = LearnedMethod(
-    name="hpr", network=HPRNet, config=HPRConfig,
-    driver=lambda config, settings: CentredWindows(config.chunk),
-    run=_run,
-    inference=(Param("batch", int, 4096, 1, 1_000_000, "windows (one per frame) per forward pass"),),
-    recipe=Recipe(loss=smooth_joint_loss, window=lambda c: c.chunk + 2,
-                  train={"steps": 12000, "batch": 96, "lr": 2e-3, "threads": 1}),
-)
+RECIPE = Recipe(loss=smooth_joint_loss, window=lambda c: c.chunk + 2,
+                train={"steps": 12000, "batch": 96, "lr": 2e-3, "threads": 1})
+
+METHOD = LearnedMethod("hpr", HPRNet, HPRConfig, driver=lambda config, settings: CentredWindows(config.chunk),
+                       run=_run, recipe=RECIPE, inference=(windows_per_pass(4096),))
 refine = METHOD.refine

@@ -40,10 +40,9 @@ import torch
 from torch import nn
 
 from ..kinematics import fk_positions_torch
-from ..params import Param
 from ..rotations_torch import quat_to_rot6d, rot6d_to_matrix
 from ..windows import CentredWindows
-from .common import LearnedMethod, Recipe, gaussian_weights, rowwise_6d_index, time_accel
+from .common import LearnedMethod, Recipe, gaussian_weights, rowwise_6d_index, time_accel, windows_per_pass
 
 DESCRIPTION = "TAR: temporal transformer plus per-joint GRU refinement iterations"
 
@@ -246,6 +245,9 @@ def iteration_loss(model: TAR, batch: dict, rest_joints, lambda_3d: float = 100.
     return total
 
 
+RECIPE = Recipe(loss=iteration_loss, window=lambda c: c.window + 2,
+                train={"steps": 2000, "batch": 64, "lr": 1e-3, "threads": 1, "refresh_every": 100})
+
 def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
     """Format-1 weights read 6D row-wise: permute every layer that reads or
     writes the 24 joints' 6D channels (the encoders' embeddings, the initial
@@ -267,13 +269,6 @@ def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
     return state
 
 
-METHOD = LearnedMethod(
-    name="tar", network=TAR, config=TARConfig,
-    driver=lambda config, settings: CentredWindows(config.window),
-    run=_run,
-    inference=(Param("batch", int, 1024, 1, 1_000_000, "windows (one per frame) per forward pass"),),
-    recipe=Recipe(loss=iteration_loss, window=lambda c: c.window + 2,
-                  train={"steps": 2000, "batch": 64, "lr": 1e-3, "threads": 1, "refresh_every": 100}),
-    migrate=migrate_rowwise_6d,
-)
+METHOD = LearnedMethod("tar", TAR, TARConfig, driver=lambda config, settings: CentredWindows(config.window),
+                       run=_run, recipe=RECIPE, inference=(windows_per_pass(1024),), migrate=migrate_rowwise_6d)
 refine = METHOD.refine

@@ -172,6 +172,10 @@ def mpjpe_loss(model: TCN, batch: dict, rest_joints, accel_weight: float = 2.0) 
 
 OUT_FRAMES = 48  # refined frames per training window
 
+RECIPE = Recipe(loss=mpjpe_loss, window=lambda c: OUT_FRAMES + c.receptive_field - 1,
+                train={"steps": 1200, "batch": 16, "lr": 1e-3, "threads": 1, "refresh_every": 100},
+                pairs={"extra_white_noise_deg": 1.0})
+
 
 def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
     """Format-1 weights read 6D row-wise: permute the input layer's rotation
@@ -191,9 +195,7 @@ METHOD = LearnedMethod(
     driver=lambda config, settings: ValidConvolution(config.receptive_field // 2),
     run=_run,
     inference=(Param("chunk", int, 8192, 1, 1_000_000, "output frames per forward pass"),),
-    recipe=Recipe(loss=mpjpe_loss, window=lambda c: OUT_FRAMES + c.receptive_field - 1,
-                  train={"steps": 1200, "batch": 16, "lr": 1e-3, "threads": 1, "refresh_every": 100},
-                  pairs={"extra_white_noise_deg": 1.0}),
+    recipe=RECIPE,
     migrate=migrate_rowwise_6d,
 )
 refine = METHOD.refine

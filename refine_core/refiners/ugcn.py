@@ -53,7 +53,7 @@ from ..params import Param
 from ..rotations_torch import IDENTITY_6D, matrix_to_rot6d, rot6d_to_matrix
 from ..skeleton import NUM_JOINTS, PARENTS
 from ..windows import OverlappingWindows
-from .common import LearnedMethod, Recipe, joints_from_quats, low_pass, time_accel
+from .common import LearnedMethod, Recipe, joints_from_quats, low_pass, time_accel, windows_per_pass
 
 DESCRIPTION = "UGCN: U-shaped spatio-temporal graph network trained with a motion loss"
 
@@ -259,12 +259,14 @@ def _run(model: UGCN, driver: OverlappingWindows, quats, trans, rest_joints, off
     return out[:, :-3].unflatten(-1, (NUM_JOINTS, 4)), out[:, -3:]
 
 
+RECIPE = Recipe(loss=motion_loss, window=lambda c: c.window, train={"steps": 2400, "batch": 16, "lr": 2e-3, "threads": 1})
+
 METHOD = LearnedMethod(
     name="ugcn", network=UGCN, config=UGCNConfig,
     driver=lambda config, settings: OverlappingWindows(config.window, settings["stride"]),
     run=_run,
     inference=(Param("stride", int, 48, 1, 64, "frames between overlapping windows (at most the 64-frame window)"),
-               Param("batch", int, 64, 1, 100_000, "windows per forward pass")),
-    recipe=Recipe(loss=motion_loss, window=lambda c: c.window, train={"steps": 2400, "batch": 16, "lr": 2e-3, "threads": 1}),
+               windows_per_pass(64)),
+    recipe=RECIPE,
 )
 refine = METHOD.refine
