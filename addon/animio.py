@@ -15,6 +15,7 @@ import bpy
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ..refine_core.errors import BadInputError
 from ..refine_core.motion import Motion
 from ..refine_core.rotations import continuous_signs
 from ..refine_core.skeleton import JOINT_NAMES, NUM_JOINTS, Skeleton
@@ -198,11 +199,26 @@ def _read_curves(table: CurveTable, obj):
     return pose, loc
 
 
+def _check_keys(obj, table: CurveTable, pose, loc):
+    """NaN, infinite or all-zero rotation keys (a hand edit, a broken import)
+    are the user's to fix: name the bone and the scene frame, before scipy
+    would fail on them with a message that names neither."""
+    bad_rot = ~np.isfinite(pose).all(axis=-1) | (np.abs(np.nan_to_num(pose)).sum(axis=-1) == 0)
+    bad_loc = ~np.isfinite(loc).all(axis=-1)
+    for bad, what in ((bad_rot, "rotation"), (bad_loc[:, None], "location")):
+        if bad.any():
+            rows, bones = np.nonzero(bad)
+            more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+            raise BadInputError(obj.name, f"bone {JOINT_NAMES[bones[0]]} has a NaN, infinite or zero {what} key at "
+                                          f"frame {table.frame_start + rows[0]}{more}; fix or delete that key")
+
+
 def read_motion_from_object(obj) -> Motion:
     """The armature's current keys as a ``Motion`` in SMPL terms, with the
     stored source meta (fps, betas, gender, extras) and the bones' skeleton."""
     table = curve_table(obj)
     pose, loc = _read_curves(table, obj)
+    _check_keys(obj, table, pose, loc)
     rest_q = armature.rest_rotations(obj)
     rotations = armature.pose_to_smpl(pose, rest_q)
     rotations /= np.linalg.norm(rotations, axis=-1, keepdims=True)

@@ -473,3 +473,26 @@ def test_original_kept_by_an_older_version_is_restored(user_armature):
     assert obj.animation_data.action == action and "motion_refine" not in obj and backup_of(obj) is None
     obj["motion_refine"] = {"original": action.copy(), "refined": 0}  # restored by the older version
     assert backup_of(obj) is None
+
+
+@pytest.mark.parametrize("damage", ["nan", "zero"])
+def test_broken_rotation_key_is_named_by_bone_and_frame(user_armature, damage):
+    """D14: a NaN or emptied key is reported with its bone and scene frame, and nothing changes."""
+    from motion_refine.addon import animio
+    from motion_refine.refine_core.skeleton import JOINT_NAMES
+
+    obj, _ = user_armature
+    table = animio.curve_table(obj)
+    knee = JOINT_NAMES.index("left_knee")
+    for c in range(4) if damage == "zero" else (0,):
+        point = table.rot[knee][c].keyframe_points[29]
+        point.co[1] = float("nan") if damage == "nan" else 0.0
+    frame = int(round(table.rot[knee][0].keyframe_points[29].co[0]))
+    before = all_keys(obj)
+    with pytest.raises(RuntimeError) as info:
+        _refine()
+    message = str(info.value)
+    assert f"bone left_knee has a NaN, infinite or zero rotation key at frame {frame}" in message, message
+    assert "zero norm" not in message
+    after = all_keys(obj)
+    assert all(np.array_equal(before[k], v, equal_nan=True) for k, v in after.items())
