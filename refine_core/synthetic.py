@@ -45,3 +45,14 @@ def walking_motion(num_frames: int = 300, fps: float = 30.0, seed: int = 0) -> M
     trans[:, 1] = 0.02 * np.abs(np.sin(phase))  # bob
     quats = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(num_frames, NUM_JOINTS, 4)
     return Motion(quats, trans, float(fps), betas=np.zeros(10), meta={"source": f"synthetic walk seed {seed}"})
+
+
+def jittered_walk(num_frames: int = 120, fps: float = 30.0, seed: int = 0, rotation_sigma: float = 0.02,
+                  trans_sigma: float = 0.01) -> Motion:
+    """``walking_motion`` with white jitter on every quaternion component
+    (renormalised) and on the root translation (metres): a quick noisy input."""
+    motion = walking_motion(num_frames, fps, seed)
+    rng = np.random.default_rng(seed)
+    rot = motion.rotations + rng.normal(0, rotation_sigma, motion.rotations.shape)
+    rot /= np.linalg.norm(rot, axis=-1, keepdims=True)
+    return motion.replace(rotations=rot, trans=motion.trans + rng.normal(0, trans_sigma, motion.trans.shape))

@@ -32,13 +32,9 @@ def run_batch(*args, python=sys.executable, timeout=300):
 
 def noisy_walk(seed):
     """A synthetic walk with estimator-like jitter, as a Motion."""
-    from refine_core.synthetic import walking_motion
+    from refine_core.synthetic import jittered_walk
 
-    motion = walking_motion(FRAMES, FPS, seed)
-    rng = np.random.default_rng(seed)
-    rot = motion.rotations + rng.normal(0, 0.02, motion.rotations.shape)
-    rot /= np.linalg.norm(rot, axis=-1, keepdims=True)
-    return motion.replace(rotations=rot, trans=motion.trans + rng.normal(0, 0.01, motion.trans.shape))
+    return jittered_walk(FRAMES, FPS, seed)
 
 
 def make_inputs(folder: Path) -> Path:

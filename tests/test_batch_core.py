@@ -27,13 +27,10 @@ BAD = {"corrupt.npz": "corrupt", "shape.npy": "(120, 7)"}
 
 
 def noisy_walk(seed):
-    from refine_core.synthetic import walking_motion
+    """A synthetic walk with estimator-like jitter, as a Motion."""
+    from refine_core.synthetic import jittered_walk
 
-    motion = walking_motion(FRAMES, FPS, seed)
-    rng = np.random.default_rng(seed)
-    rot = motion.rotations + rng.normal(0, 0.02, motion.rotations.shape)
-    rot /= np.linalg.norm(rot, axis=-1, keepdims=True)
-    return motion.replace(rotations=rot, trans=motion.trans + rng.normal(0, 0.01, motion.trans.shape))
+    return jittered_walk(FRAMES, FPS, seed)
 
 
 def batch_command(*args):
