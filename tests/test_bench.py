@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from refine_core.bench import corrupted_clips, markdown, run_bench, score
-from refine_core.refiners import WEIGHTS_DIR, refine
+from refine_core.refiners import refine
+from refine_core.resources import TUNED_FILTERS_PATH
 from refine_core.train.data import data_root, load_cmu
 
 pytestmark = pytest.mark.skipif(not data_root().is_dir(), reason="CMU data folder (../shared/data) not found")
@@ -34,7 +35,7 @@ def test_classical_defaults_are_the_parameters_tuned_on_the_training_split():
     tuning recorded come back when those parameters are scored on the training split."""
     from refine_core.train import tune_classical
 
-    tuned = json.loads((WEIGHTS_DIR / "classical.json").read_text())
+    tuned = json.loads(TUNED_FILTERS_PATH.read_text())
     assert tuned["split"] == "train" and tuned["preset"] == tune_classical.PRESET
     clips = [c.slice(0, min(c.num_frames, tuned["frames_per_clip"])) for c in load_cmu(split="train")[:2]]
     triples = corrupted_clips(clips, tuned["preset"], tuned["seed"])

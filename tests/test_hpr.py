@@ -27,9 +27,9 @@ def _random_chunks(batch=8, n=17, seed=0):
 
 
 def _shipped():
-    from refine_core.refiners import WEIGHTS_DIR
+    from refine_core.resources import weights_path
 
-    return load_model(WEIGHTS_DIR / "hpr.pt", HPRNet, HPRConfig)[0]
+    return load_model(weights_path("hpr"), HPRNet, HPRConfig)[0]
 
 
 @pytest.mark.parametrize("per_chain", [False, True])

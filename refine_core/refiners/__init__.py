@@ -25,11 +25,11 @@ from ..errors import BadInputError
 from ..feet import FeetParams, check_feet, lock_feet, segments_by_joint
 from ..motion import MIN_FRAMES_TO_REFINE, Motion
 from ..params import check_params, parse_params
-from ..resources import TUNED_FILTERS_PATH, WEIGHTS_DIR, weights_path
+from ..resources import TUNED_FILTERS_PATH, weights_path
 from ..rotations import slerp
 
 __all__ = ["METHODS", "Cancelled", "Method", "RefineRequest", "available_methods", "check_frame_range",
-           "check_request", "get_method", "refine", "resolve_device", "WEIGHTS_DIR"]
+           "check_request", "get_method", "refine", "resolve_device"]
 
 
 class Cancelled(Exception):

@@ -13,9 +13,9 @@ import sys
 
 from ..atomic import atomic_write
 from ..bench import corrupted_clips, score
-from ..refiners import WEIGHTS_DIR, refine
+from ..refiners import refine
+from ..resources import TUNED_FILTERS_PATH
 
-TUNED_PATH = WEIGHTS_DIR / "classical.json"
 GRIDS = {
     "butterworth": {"cutoff_hz": [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0]},
     "gaussian": {"sigma_frames": [0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]},
@@ -53,9 +53,9 @@ def tune(seed: int = 0, log=print) -> dict:
 
 def main(argv=None):
     result = tune()
-    with atomic_write(TUNED_PATH, text=True) as f:
+    with atomic_write(TUNED_FILTERS_PATH, text=True) as f:
         f.write(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {TUNED_PATH}")
+    print(f"wrote {TUNED_FILTERS_PATH}")
     return 0
 
 
