@@ -25,7 +25,7 @@ columns ordered as ``FOOT_JOINTS``.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d, label, maximum_filter1d
+from scipy.ndimage import binary_closing, binary_opening, gaussian_filter1d, grey_dilation, label
 from scipy.spatial.transform import Rotation
 
 from .errors import BadInputError
@@ -50,6 +50,8 @@ PENETRATION_TOLERANCE = 0.01  # m: away from contacts, feet are lifted to at mos
 # correction, and of each leg's hip-to-target distance (see lock_feet).
 ROOT_SIGMA = 2.0
 LEG_LENGTH_SIGMA = 1.0
+SINK_EASE_SPEED = 1.5  # m/s: how fast the lift out of the floor eases off (5 cm a frame at 30 fps)
+EASE_LIFT = 0.02  # m above the floor an easing foot may be lifted to (not to its standing height)
 
 UP_AXES = {"Y": (0, 1, 0), "-Y": (0, -1, 0), "Z": (0, 0, 1), "-Z": (0, 0, -1), "X": (1, 0, 0), "-X": (-1, 0, 0)}
 
@@ -239,6 +241,12 @@ def _lock_offsets(pos, horizontal, contacts, floor_h, clearance, up, params: Fee
             acc += w[:, None] * (tgt - pos[:, c])
             total += w
         offsets[:, c] = acc / np.where(total > 0, total, 1.0)[:, None]
+        # Easing next to a contact is horizontal, except out of the floor: a lifting
+        # foot is neither pulled down towards it (that glued jumps' feet in the
+        # air) nor lifted to standing height.
+        vertical = offsets[~inside, c] @ up
+        out_of_floor = np.maximum(floor_h + EASE_LIFT - pos[~inside, c] @ up, 0.0)
+        offsets[~inside, c] += (np.clip(vertical, 0.0, out_of_floor) - vertical)[:, None] * up
         weights[:, c] = np.minimum(total, 1.0)
     return offsets, weights
 
@@ -321,8 +329,12 @@ def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
     lowest = np.minimum(targets @ up, toe_targets @ up)
     sink = np.maximum(floor_h - PENETRATION_TOLERANCE - lowest, 0.0) * (foot_w < 1)
     if sink.any():
-        width = 2 * p.recovery_frames + 1
-        sink = gaussian_filter1d(maximum_filter1d(sink, width, axis=0), max(p.recovery_frames / 2, 0.5), axis=0)
+        # The lift's upper envelope falling at SINK_EASE_SPEED: never less than the
+        # depth (no penetration), continuous, and gone as soon as a rising foot is
+        # out (a wider smoothing held a jump's foot up into its flight).
+        reach = int(np.ceil(sink.max() / (SINK_EASE_SPEED / motion.fps)))
+        cone = -np.abs(np.arange(-reach, reach + 1))[:, None] * (SINK_EASE_SPEED / motion.fps)
+        sink = grey_dilation(sink, structure=cone, mode="nearest")
         sink = np.where(sink > 1e-5, sink, 0.0)
         targets = targets + sink[..., None] * up
         toe_targets = toe_targets + sink[..., None] * up
