@@ -31,7 +31,7 @@ from scipy.spatial.transform import Rotation
 from .errors import BadInputError
 from .kinematics import fk_globals
 from .metrics import contact_scores, foot_sliding, ground_penetration
-from .motion import Motion
+from .motion import UP_AXES, Motion, up_direction
 from .params import Param, check_params, parse_params
 from .rotations import matrix_to_quat
 from .skeleton import FOOT_JOINTS, JOINT_NAMES, LIMB_CHAINS
@@ -53,7 +53,6 @@ LEG_LENGTH_SIGMA = 1.0
 SINK_EASE_SPEED = 1.5  # m/s: how fast the lift out of the floor eases off (5 cm a frame at 30 fps)
 EASE_LIFT = 0.02  # m above the floor an easing foot may be lifted to (not to its standing height)
 
-UP_AXES = {"Y": (0, 1, 0), "-Y": (0, -1, 0), "Z": (0, 0, 1), "-Z": (0, 0, -1), "X": (1, 0, 0), "-X": (-1, 0, 0)}
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,7 @@ def feet_params(values=None) -> FeetParams:
 def up_vector(motion: Motion, params: FeetParams | None = None) -> np.ndarray:
     """(3,) unit up direction of the motion's world: ``params.up_axis``, else
     ``meta["up_axis"]``, else Y."""
-    axis = (params.up_axis if params is not None and params.up_axis else None) or motion.meta.get("up_axis") or "Y"
-    axis = str(axis).strip().upper().lstrip("+")
-    return np.array(UP_AXES.get(axis, UP_AXES["Y"]), dtype=np.float64)
+    return up_direction((params.up_axis if params is not None and params.up_axis else None) or motion.meta.get("up_axis"))
 
 
 def foot_tracks(joints: np.ndarray, up: np.ndarray, fps: float, smooth: float = 0.0):

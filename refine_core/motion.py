@@ -5,7 +5,7 @@ import numpy as np
 
 from .errors import BadInputError
 from .kinematics import fk_positions
-from .rotations import axis_angle_to_quat, quat_to_axis_angle, slerp
+from .rotations import axis_angle_to_quat, matrix_to_quat, quat_to_axis_angle, quat_to_matrix, slerp
 from .skeleton import NUM_JOINTS, Skeleton
 
 MIN_FRAMES_TO_REFINE = 3
@@ -138,6 +138,31 @@ class Motion:
         scaled = rot[off] / np.abs(rot[off]).max(axis=-1, keepdims=True)
         rot[off] = scaled / np.linalg.norm(scaled, axis=-1, keepdims=True)
         return replace(self, rotations=rot, trans=trans.astype(np.float64), fps=float(fps))
+
+
+# World up axes a file may declare (meta["up_axis"]); Y when unknown.
+UP_AXES = {"Y": (0, 1, 0), "-Y": (0, -1, 0), "Z": (0, 0, 1), "-Z": (0, 0, -1), "X": (1, 0, 0), "-X": (-1, 0, 0)}
+
+
+def up_direction(axis) -> np.ndarray:
+    """(3,) unit up vector of an up-axis name ("Z", "-y", "+Y"; None or unknown: Y)."""
+    name = str(axis or "Y").strip().upper().lstrip("+")
+    return np.array(UP_AXES.get(name, UP_AXES["Y"]), dtype=np.float64)
+
+
+def rotate_world(motion: Motion, matrix) -> Motion:
+    """Turn the whole motion by the world rotation ``matrix`` (3, 3) about the origin.
+
+    Joint positions from FK become ``joints @ matrix.T``. The root rotates
+    about the pelvis rest joint J_0 (as in SMPL, see kinematics.py), so
+    ``trans`` becomes C (J_0 + trans) - J_0, not C trans.
+    """
+    c = np.asarray(matrix, dtype=np.float64)
+    rot = motion.rotations.copy()
+    rot[:, 0] = matrix_to_quat(c @ quat_to_matrix(rot[:, 0]))
+    j0 = motion.skeleton.rest_joints[0]
+    trans = (j0 + motion.trans) @ c.T - j0
+    return motion.replace(rotations=rot, trans=trans)
 
 
 def resample(motion: Motion, fps: float) -> Motion:

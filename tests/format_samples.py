@@ -93,16 +93,18 @@ def make_fps_npz(folder, frames=40, seed=1):
     return Sample(path, "amass_npz", q, trans, 25.0, None, tol=1e-5)
 
 
-def make_smplh_npz(folder, frames=40, seed=2):
-    """AMASS SMPL-H: poses (T, 156), betas (16,), gender, mocap_framerate, dmpls."""
+def make_smplh_npz(folder, frames=40, seed=2, quats=None, trans=None, fps=60.0):
+    """AMASS SMPL-H: poses (T, 156), betas (16,), gender, mocap_framerate, dmpls.
+    ``quats`` (T, 52, 4) and ``trans`` (T, 3) replace the random motion."""
     rng = _rng(seed)
-    q = random_quats(frames, 52, seed=seed)
-    trans, betas = rng.normal(size=(frames, 3)), rng.normal(size=16)
+    q = random_quats(frames, 52, seed=seed) if quats is None else quats
+    frames = len(q)
+    trans, betas = rng.normal(size=(frames, 3)) if trans is None else trans, rng.normal(size=16)
     path = Path(folder) / "amass_smplh.npz"
     np.savez(path, poses=_aa(q).reshape(frames, 156), trans=trans, betas=betas, gender=np.array("male"),
-             mocap_framerate=np.float64(60.0), dmpls=rng.normal(size=(frames, 8)))
+             mocap_framerate=np.float64(fps), dmpls=rng.normal(size=(frames, 8)))
     expected = _identity_hands(np.concatenate([q[:, :22], q[:, :2]], axis=1))
-    return Sample(path, "smplh_npz", expected, trans, 60.0, betas[:10], "male", {"dmpls", "pose_hand"}, up_axis="Z")
+    return Sample(path, "smplh_npz", expected, trans, fps, betas[:10], "male", {"dmpls", "pose_hand"}, up_axis="Z")
 
 
 def make_smplx_npz(folder, frames=40, seed=3):
@@ -183,19 +185,22 @@ def make_vibe_pkl(folder, frames=40, seed=6):
                   keypoints_2d=t1["joints2d"], up_axis="-Y", tol=1e-5)
 
 
-def make_wham_pkl(folder, frames=40, seed=8):
-    """WHAM wham_output.pkl: defaultdict(dict) {subject id: results}, world and camera frame."""
+def make_wham_pkl(folder, frames=40, seed=8, quats=None, trans=None):
+    """WHAM wham_output.pkl: defaultdict(dict) {subject id: results}, world and camera frame.
+    ``quats`` (T, 24, 4) and ``trans`` (T, 3) replace subject 1's random world motion."""
     import joblib
 
     results, expected = defaultdict(dict), {}
+    frames = frames if quats is None else len(quats)
     for sid, t in ((0, frames - 10), (1, frames)):
-        rng, q = _rng(seed + sid), random_quats(t, seed=seed + sid)
+        rng, q = _rng(seed + sid), random_quats(t, seed=seed + sid) if sid == 0 or quats is None else quats
         q_cam = q.copy()
         q_cam[:, 0] = random_quats(t, 1, seed=seed + 10 + sid)[:, 0]  # camera-frame root differs
         results[sid]["pose"] = _aa(q_cam).reshape(t, 72).astype(np.float32)
         results[sid]["trans"] = rng.normal(size=(t, 3)).astype(np.float32)
         results[sid]["pose_world"] = _aa(q).reshape(t, 72).astype(np.float32)
-        results[sid]["trans_world"] = rng.normal(size=(t, 3)).astype(np.float32)
+        world = rng.normal(size=(t, 3)) if sid == 0 or trans is None else trans
+        results[sid]["trans_world"] = np.asarray(world, dtype=np.float32)
         results[sid]["betas"] = rng.normal(size=(t, 10)).astype(np.float32)
         results[sid]["verts"] = rng.normal(size=(t, SMPL_VERTICES, 3)).astype(np.float32)
         results[sid]["frame_ids"] = np.arange(t)
@@ -208,18 +213,22 @@ def make_wham_pkl(folder, frames=40, seed=8):
                   tracks={0: frames - 10, 1: frames}, up_axis="Y", tol=1e-5)
 
 
-def make_phalp_pkl(folder, frames=40, seed=10):
+def make_phalp_pkl(folder, frames=40, seed=10, quats=None, cams=None):
     """4D-Humans/PHALP results pkl (joblib, compress=3): {frame path: frame dict}.
 
     Track 2 is detected on every frame except frame 5 (kept by the tracker
     as a prediction: in 'tid' with its last values, not in 'tracked_ids');
-    track 7 appears from frame 20 on.
+    track 7 appears from frame 20 on. ``quats`` (T, 24, 4) and ``cams`` (T, 3,
+    camera-space translation) replace track 2's random motion.
     """
     import joblib
 
     rng = _rng(seed)
-    q = {2: random_quats(frames, seed=seed), 7: random_quats(frames, seed=seed + 1)}
+    frames = frames if quats is None else len(quats)
+    q = {2: random_quats(frames, seed=seed) if quats is None else quats, 7: random_quats(frames, seed=seed + 1)}
     cam = {tid: rng.normal(size=(frames, 3)).astype(np.float32) for tid in q}
+    if cams is not None:
+        cam[2] = np.asarray(cams, dtype=np.float32)
     kp = {tid: rng.uniform(0, 1, size=(frames, 90)).astype(np.float32) for tid in q}
     betas = {tid: rng.normal(size=(frames, 10)).astype(np.float32) for tid in q}
     data, held = {}, {}

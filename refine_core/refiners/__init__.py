@@ -63,7 +63,7 @@ class Method:
     def params(self) -> tuple:
         """The parameters ``--param`` may set, with their defaults."""
         if self.kind == "learned":
-            return self.declaration().inference
+            return self.declaration().params
         from ..filters import FILTER_PARAMS
 
         tuned = _tuned_defaults().get(self.name, {})
@@ -88,11 +88,11 @@ class Method:
             return self.declaration().refine
         return getattr(self._module(), f"refine_{self.name}")
 
-    def context(self, params: dict, device: str = "cpu") -> int | None:
+    def context(self, params: dict, device: str = "cpu", fps: float = 30.0) -> int | None:
         """Frames each side of a range the method reads: a learned method's driver
         reach; None for filters, which see the whole motion (they are cheap, and
         IIR and causal filters depend on every earlier frame)."""
-        return self.declaration().context(params, device) if self.kind == "learned" else None
+        return self.declaration().context(params, device, fps) if self.kind == "learned" else None
 
 
 def _tuned_defaults() -> dict:
@@ -245,7 +245,7 @@ def refine(
     lo, hi = 0, motion.num_frames
     if spec.kind == "learned":
         kwargs["device"] = resolve_device(request.device)
-        context = spec.context(request.params, kwargs["device"])
+        context = spec.context(request.params, kwargs["device"], motion.fps)
         lo, hi = max(0, start - context), min(motion.num_frames, end + 1 + context)
         kwargs["offset"] = lo
     refined = run(motion.slice(lo, hi), progress=progress, **kwargs)

@@ -17,13 +17,25 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter1d, median_filter
+from scipy.spatial.transform import Rotation
 
 from ..atomic import atomic_write
 from ..errors import BadInputError
-from ..motion import Motion
+from ..motion import Motion, rotate_world, up_direction
 from ..params import Param, check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
+from . import guard
+
+TRAIN_FPS = 30.0  # the rate every learned method is trained at (training draws rates around it)
+# SMPL-24's hands: mocap has no hand rotations, so no model learnt to move them.
+PASSTHROUGH_JOINTS = (22, 23)
+ROOT_DEVIATION = 0.03  # body heights a frame's root may stray from its running median, as the networks see it
+ROOT_MEDIAN = 9  # frames of that running median (then a Gaussian of ROOT_SIGMA frames)
+ROOT_SIGMA = 2.0
+ROOT_REACH = ROOT_MEDIAN // 2 + int(4 * ROOT_SIGMA)  # frames each side robust_root reads
+GUARD_DEFAULT = 3.0
 
 CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}
@@ -90,6 +102,32 @@ def tensors_to_motion(motion: Motion, quats: torch.Tensor, trans: torch.Tensor) 
     q = quats.detach().cpu().double().numpy()
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     return motion.replace(rotations=q, trans=trans.detach().cpu().double().numpy())
+
+
+def body_height(rest_joints) -> float:
+    """The rest skeleton's largest extent (m): the body size root motion is measured in."""
+    return max(float(np.ptp(np.asarray(rest_joints), axis=0).max()), 0.5)
+
+
+def robust_root(trans: np.ndarray, height: float) -> np.ndarray:
+    """(T, 3) root translation as the networks see it: each frame within
+    ROOT_DEVIATION body heights of a running median (then Gaussian) of the
+    track, per axis. Good tracks pass unchanged; metres of per-frame depth
+    jitter (camera-space estimators) reach the pose networks as a few
+    centimetres, at any scale of the scene."""
+    trans = np.asarray(trans, dtype=np.float64)
+    if len(trans) < 2:
+        return trans.copy()
+    size = min(ROOT_MEDIAN, len(trans))
+    ref = gaussian_filter1d(median_filter(trans, size=(size, 1), mode="nearest"), ROOT_SIGMA, axis=0, mode="nearest")
+    limit = ROOT_DEVIATION * height
+    return ref + np.clip(trans - ref, -limit, limit)
+
+
+def phase_count(fps: float) -> int:
+    """How many interleaved streams near TRAIN_FPS a motion at ``fps`` is split into
+    (120 fps: 4 streams of 30; 50: 2 of 25; 24: 1)."""
+    return max(1, int(round(fps / TRAIN_FPS)))
 
 
 def joints_from_quats(quats: torch.Tensor, trans: torch.Tensor, rest_joints) -> torch.Tensor:
@@ -185,25 +223,65 @@ class LearnedMethod:
     inference: tuple = ()
     migrate: Callable | None = None  # (state_dict, format) -> state_dict for older checkpoints
 
+    @property
+    def params(self) -> tuple:
+        """Every inference setting: the method's own and the guard (refiners/guard.py)."""
+        return self.inference + (Param("guard", float, GUARD_DEFAULT, 0.0, 1000.0,
+                                       "how many noise levels the output may move from the input (0: no guard)"),)
+
     def settings(self, params: dict | None = None) -> dict:
-        return check_params(self.name, self.inference, params)
+        return check_params(self.name, self.params, params)
 
     def load(self, device: str = "cpu", weights=None):
         """(model in eval mode, config) from the shipped (or a given) checkpoint."""
         model, config, _ = load_model(weights or weights_path(self.name), self.network, self.config, device, self.migrate)
         return model, config
 
-    def context(self, params: dict | None = None, device: str = "cpu") -> int:
-        """Frames of context a ranged refinement needs on each side (the driver's reach)."""
-        return self.driver(self.load(device)[1], self.settings(params)).context
+    def context(self, params: dict | None = None, device: str = "cpu", fps: float = TRAIN_FPS) -> int:
+        """Frames of context a ranged refinement needs on each side (the driver's
+        reach, the root's and the guard's, in every interleaved stream)."""
+        reach = self.driver(self.load(device)[1], self.settings(params)).context + ROOT_REACH
+        return max(reach, guard.REACH) * phase_count(fps)
 
     def refine(self, motion: Motion, device: str = "cpu", progress=None, offset: int = 0, weights=None,
                **params) -> Motion:
-        """The method on a whole motion (or a stretch of one starting at ``offset``)."""
+        """The method on a whole motion (or a stretch of one starting at absolute frame ``offset``).
+
+        What every learned method shares: a motion far from TRAIN_FPS is refined
+        as interleaved streams near it (frames 0, 4, 8, .. of a 120 fps file are
+        its 30 fps version, refined exactly as that file would be); a world
+        with another up axis (meta["up_axis"]: AMASS Z, camera -Y) is turned
+        to the Y up the models were trained in and back; the networks see
+        the root through ``robust_root``; the hands pass through; the guard
+        bounds the result around the input."""
+        up = up_direction(motion.meta.get("up_axis"))
+        to_y_up = None if up[1] == 1.0 else Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
+        if to_y_up is not None:
+            motion = rotate_world(motion, to_y_up)
         settings = self.settings(params)
         model, config = self.load(device, weights)
-        quats, trans = motion_tensors(motion, device)
+        driver = self.driver(config, settings)
         rest = torch.as_tensor(motion.skeleton.rest_joints, dtype=torch.float32, device=device)
-        q, t = self.run(model, self.driver(config, settings), quats, trans, rest, offset, progress, settings)
-        return tensors_to_motion(motion, q, t)
-
+        height = body_height(motion.skeleton.rest_joints)
+        quats, trans = continuous_signs(motion.rotations), np.asarray(motion.trans, dtype=np.float64)
+        out_q, out_t = quats.copy(), trans.copy()
+        streams = phase_count(motion.fps)
+        for phase in range(streams):
+            first = (phase - offset) % streams  # the stretch's first row of this stream
+            if first >= len(quats):
+                continue
+            rows = slice(first, None, streams)
+            step = None if progress is None else (lambda f, k=phase: progress((k + f) / streams))
+            q, t = self.run(model, driver, torch.as_tensor(quats[rows], dtype=torch.float32, device=device),
+                            torch.as_tensor(robust_root(trans[rows], height), dtype=torch.float32, device=device),
+                            rest, (offset + first) // streams, step, settings)
+            q = q.detach().cpu().double().numpy()
+            q /= np.linalg.norm(q, axis=-1, keepdims=True)
+            q = np.where((q * quats[rows]).sum(-1, keepdims=True) < 0, -q, q)
+            q[:, PASSTHROUGH_JOINTS] = quats[rows][:, PASSTHROUGH_JOINTS]
+            t = t.detach().cpu().double().numpy()
+            if settings["guard"] > 0:
+                q, t = guard.guard(quats[rows], trans[rows], q, t, settings["guard"])
+            out_q[rows], out_t[rows] = q, t
+        refined = motion.replace(rotations=out_q, trans=out_t)
+        return refined if to_y_up is None else rotate_world(refined, to_y_up.T)

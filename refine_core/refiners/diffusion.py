@@ -346,7 +346,7 @@ def _run(model: PoseDenoiser, driver: OverlappingWindows, quats, trans, rest_joi
 
 
 RECIPE = Recipe(loss=diffusion_loss, window=lambda c: c.window, setup=fit_error_model,
-                train={"steps": 4000, "batch": 24, "lr": 2e-3, "threads": 1})
+                train={"steps": 3000, "batch": 24, "lr": 2e-3, "threads": 1})
 
 METHOD = LearnedMethod(
     name="diffusion", network=PoseDenoiser, config=DiffusionConfig,

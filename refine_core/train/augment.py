@@ -2,13 +2,12 @@
 rest-pose offsets, frame rate.
 
 All keep the Motion's conventions (SMPL frame, Y up; docs/architecture.md).
-The root rotates about the pelvis rest joint J_0 (as in SMPL, see
-kinematics.py), so a world change of the body moves ``trans`` by
-C (J_0 + trans) - J_0, not C trans.
+World turns are motion.rotate_world.
 """
 import numpy as np
 
-from ..motion import Motion, resample  # noqa: F401  (resample: re-exported for training code)
+from ..motion import Motion, resample  # noqa: F401  (resample, rotate: re-exported for training code)
+from ..motion import rotate_world as rotate
 from ..rotations import axis_angle_to_quat, matrix_to_quat, quat_to_matrix
 from ..skeleton import MIRROR
 
@@ -19,19 +18,6 @@ REFLECT_X = np.diag([-1.0, 1.0, 1.0])
 def change_speed(motion: Motion, factor: float) -> Motion:
     """Play ``factor`` times faster at the same fps (2.0 halves the frame count)."""
     return resample(motion.replace(fps=motion.fps * factor), motion.fps)
-
-
-def rotate(motion: Motion, matrix) -> Motion:
-    """Turn the whole motion by the world rotation ``matrix`` (3, 3) about the origin.
-
-    Joint positions from FK become ``joints @ matrix.T``.
-    """
-    c = np.asarray(matrix, dtype=np.float64)
-    rot = motion.rotations.copy()
-    rot[:, 0] = matrix_to_quat(c @ quat_to_matrix(rot[:, 0]))
-    j0 = motion.skeleton.rest_joints[0]
-    trans = (j0 + motion.trans) @ c.T - j0
-    return motion.replace(rotations=rot, trans=trans)
 
 
 def rotate_yaw(motion: Motion, angle: float) -> Motion:

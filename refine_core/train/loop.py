@@ -78,7 +78,7 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
     the declared recipe (ablations).
     Returns the recipe dict stored in the checkpoint (with the training time).
     """
-    from .data import load_cmu
+    from .dataset import load_clips
 
     method = declaration(name)
     recipe = recipe or method.recipe
@@ -88,7 +88,7 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
     loss_params = {**recipe.loss_params, **(loss_overrides or {})}
     torch.manual_seed(seed)
     torch.set_num_threads(train_cfg.threads)
-    clips = load_cmu(split="train") if clips is None else clips
+    clips = load_clips("train") if clips is None else clips
     pairs = NoisyPairs(clips, pair_cfg, seed=seed)
     model = method.network(config)
     started = time.time()
@@ -97,7 +97,7 @@ def train_method(name: str, out: Path = None, clips=None, steps: int = None, see
     history = fit(model, recipe.loss, pairs, recipe.window(config), train_cfg, log=log, loss_params=loss_params)
     info = {
         "method": name,
-        "data": "CMU mocap retargeted to SMPL-24 (refine_core.train.data), training subjects, 30 fps",
+        "data": "CMU and more_bvh mocap retargeted to SMPL-24 (refine_core.train.dataset), training performers, 30 fps",
         "train_frames": int(sum(c.num_frames for c in clips)),
         "pairs": pair_cfg.as_dict(),
         "train": asdict(train_cfg),

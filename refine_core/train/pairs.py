@@ -7,13 +7,15 @@ Noise presets are mixed so the models learn to generalise across error
 levels rather than fit one recipe. With ``zoo`` every clip is cut into
 segments of a few seconds (about a training window or a few) and each
 segment is corrupted by its own noise.sample_config draw: families and
-levels at random, less ``exclude_families`` (leave-one-family-out).
+levels at random, less ``exclude_families`` (leave-one-family-out). The
+noisy root is what the networks get at inference (common.robust_root).
 """
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
+from ..refiners.common import body_height, robust_root
 from ..rotations import axis_angle_to_quat, continuous_signs, matrix_to_quat, quat_to_matrix
 from . import augment, noise
 
@@ -25,11 +27,12 @@ class PairConfig:
     spread: float = 1.5  # each clip's noise magnitudes drawn around its preset (noise.random_config)
     augment: bool = True
     extra_white_noise_deg: float = 0.0  # Gaussian noise added to inputs (the two-stage paper's augmentation)
-    zoo: bool = False  # noise.sample_config per segment instead of the presets
+    zoo: bool = True  # noise.sample_config per segment instead of the presets
     exclude_families: tuple = ()  # zoo families never drawn
     zoo_segment_seconds: tuple = (2.0, 8.0)  # segment length, uniform range
-    rest_offset: float = 0.0  # augment.rest_offsets scale (0: off)
-    rates: tuple = ()  # augment.random_rate choices (empty: off)
+    rest_offset: float = 1.0  # augment.rest_offsets scale (0: off)
+    # augment.random_rate choices (empty: off): the rates refine's interleaved streams have (common.phase_count)
+    rates: tuple = (24.0, 25.0, 30.0, 30.0, 36.0)
 
     def as_dict(self):
         return asdict(self)
@@ -68,7 +71,7 @@ class NoisyPairs:
             parts["clean_q"].append(continuous_signs(clip.rotations))
             parts["clean_t"].append(clip.trans)
             parts["noisy_q"].append(continuous_signs(nq))
-            parts["noisy_t"].append(nt)
+            parts["noisy_t"].append(robust_root(nt, body_height(clip.skeleton.rest_joints)))  # as refine feeds it
             parts["mask"].append(mask)
             starts.append(offset)
             lengths.append(clip.num_frames)

@@ -1,0 +1,86 @@
+"""Do no harm: how far a learned refiner may move its input, per joint and frame.
+
+A network trained on noisy/clean pairs also learns the training data's habits
+(poses, hand orientations) and applies them to good input. The guard bounds
+the refined motion to a neighbourhood of the input whose radius is measured
+on the input itself, from three terms:
+
+- a floor (a held pose may not turn by more than it);
+- ``strength`` times the local noise level: the median over about a second of
+  the third time difference's magnitude, divided by sqrt(20) (the third
+  difference of white noise of std s has std sqrt(20) s, while smooth motion's
+  shrinks: at 30 fps a 3 Hz swing keeps 1/4 of its amplitude). The median
+  ignores short bursts, so clean motion with fast moments reads as clean;
+- the local outlier size: how far each frame is from a short running median
+  (which leaves monotone motion untouched), dilated by a few frames, so a
+  spike, swap or twist of a few frames may be moved back all the way.
+
+The gain over filters comes from the model; the guard only cuts what it
+would change beyond what the input's measured noise explains. Rotations
+are compared as chords of sign-continuous unit quaternions (about half the
+angle in radians), translations in metres. scipy.ndimage provides the
+running medians and maxima; the bound itself is a few lines of numpy.
+"""
+import numpy as np
+from scipy.ndimage import maximum_filter1d, median_filter
+
+NOISE_WINDOW = 31  # frames (about a second at the models' 30 fps) of the noise median
+OUTLIER_WINDOW = 7  # frames of the running median that outliers are measured against
+OUTLIER_DILATION = 3  # frames each side an outlier's allowance spreads
+OUTLIER_RATIO = 4.0  # an outlier strays this many times further than frames around it do
+OUTLIER_DEG = 10.0  # and further than this (spikes, swaps, twists: 15 degrees and more)
+OUTLIER_M = 0.05  # the root's: further than this
+FLOOR_DEG = 0.25  # rotation any joint may always move by
+FLOOR_M = 0.001  # translation the root may always move by
+REACH = NOISE_WINDOW // 2 + 3 + OUTLIER_WINDOW // 2 + NOISE_WINDOW // 2 + OUTLIER_DILATION  # frames each side the bound reads
+THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
+
+
+def bounds(x: np.ndarray, strength: float, floor: float, least: float) -> np.ndarray:
+    """(T, J) allowed distance of each joint and frame from ``x`` (T, J, C);
+    ``least``: the smallest outlier counted."""
+    n = len(x)
+    if n < 4:
+        return np.full(x.shape[:2], floor + outlier_size(x, least).max(initial=0.0))
+    third = np.linalg.norm(np.diff(x, n=3, axis=0), axis=-1)  # (T-3, J): centred on frames 1.5 .. T-1.5
+    third = np.pad(third, ((1, 2), (0, 0)), mode="edge")
+    noise = median_filter(third, size=(NOISE_WINDOW, 1), mode="nearest") / THIRD_DIFFERENCE_GAIN
+    return floor + strength * noise + outlier_size(x, least)
+
+
+def outlier_size(x: np.ndarray, least: float = 0.0) -> np.ndarray:
+    """(T, J) distance of each outlying frame from the running median, spread
+    over its neighbours; 0 elsewhere. A frame is an outlier when that distance
+    is over ``least`` and OUTLIER_RATIO times its typical size over the noise
+    window (a fast clean swing strays from a 7-frame median too, but all along)."""
+    size = min(OUTLIER_WINDOW, len(x) - (1 - len(x) % 2)) if len(x) > 1 else 1
+    med = median_filter(x, size=(size, 1, 1), mode="nearest")
+    dev = np.linalg.norm(x - med, axis=-1)
+    typical = median_filter(dev, size=(NOISE_WINDOW, 1), mode="nearest")
+    dev = np.where((dev > least) & (dev > OUTLIER_RATIO * typical), dev, 0.0)
+    return maximum_filter1d(dev, 2 * OUTLIER_DILATION + 1, axis=0, mode="nearest")
+
+
+def chord(degrees: float) -> float:
+    """The distance of two unit quaternions a rotation of ``degrees`` apart."""
+    return 2 * np.sin(np.radians(degrees) / 4)
+
+
+def clamp(before: np.ndarray, after: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """``after`` moved back towards ``before`` (T, J, C) wherever it is farther than ``bound`` (T, J)."""
+    step = after - before
+    dist = np.linalg.norm(step, axis=-1)
+    scale = np.minimum(1.0, bound / np.maximum(dist, 1e-12))
+    return before + step * scale[..., None]
+
+
+def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, trans_out: np.ndarray,
+          strength: float) -> tuple:
+    """(quats, trans) of the refined motion bounded around the input.
+
+    quats (T, 24, 4) sign-continuous and in the same hemisphere frame by frame,
+    trans (T, 3); ``strength`` multiplies the noise term (0: only floor and outliers)."""
+    q = clamp(quats_in, quats_out, bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG)))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    t = clamp(trans_in[:, None], trans_out[:, None], bounds(trans_in[:, None], strength, FLOOR_M, OUTLIER_M))[:, 0]
+    return q, t
