@@ -281,7 +281,7 @@ class LearnedMethod:
             q[:, PASSTHROUGH_JOINTS] = quats[rows][:, PASSTHROUGH_JOINTS]
             t = t.detach().cpu().double().numpy()
             if settings["guard"] > 0:
-                q, t = guard.guard(quats[rows], trans[rows], q, t, settings["guard"])
+                q, t = guard.guard(quats[rows], trans[rows], q, t, settings["guard"], (offset + first) // streams)
             out_q[rows], out_t[rows] = q, t
         refined = motion.replace(rotations=out_q, trans=out_t)
         return refined if to_y_up is None else rotate_world(refined, to_y_up.T)

@@ -22,9 +22,11 @@ angle in radians), translations in metres. scipy.ndimage provides the
 running medians and maxima; the bound itself is a few lines of numpy.
 """
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter1d
 
 NOISE_WINDOW = 31  # frames (about a second at the models' 30 fps) of the noise median
+GRID = 8  # the running medians are taken every GRID absolute frames and interpolated (speed)
 OUTLIER_WINDOW = 7  # frames of the running median that outliers are measured against
 OUTLIER_DILATION = 3  # frames each side an outlier's allowance spreads
 OUTLIER_RATIO = 4.0  # an outlier strays this many times further than frames around it do
@@ -32,31 +34,61 @@ OUTLIER_DEG = 10.0  # and further than this (spikes, swaps, twists: 15 degrees a
 OUTLIER_M = 0.05  # the root's: further than this
 FLOOR_DEG = 0.25  # rotation any joint may always move by
 FLOOR_M = 0.001  # translation the root may always move by
-REACH = NOISE_WINDOW // 2 + 3 + OUTLIER_WINDOW // 2 + NOISE_WINDOW // 2 + OUTLIER_DILATION  # frames each side the bound reads
+# Frames each side the bound reads: the outliers' median, their typical size's grid median, the dilation.
+REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION
 THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
 
 
-def bounds(x: np.ndarray, strength: float, floor: float, least: float) -> np.ndarray:
+def grid_median(values: np.ndarray, window: int, offset: int) -> np.ndarray:
+    """(T, J) running median over ``window`` frames of ``values`` (T, J) (edges
+    replicated), taken at absolute frames that are multiples of GRID (``offset``:
+    the absolute frame of row 0, so a stretch gets the whole motion's values)
+    and linearly interpolated between them. Why by hand: scipy's median_filter
+    on every frame cost more than the fastest network here."""
+    n = len(values)
+    half = window // 2
+    padded = np.pad(values, ((half + GRID, half + GRID), (0, 0)), mode="edge")
+    first = (-offset) % GRID - GRID  # the grid frame at or before row 0, local index
+    centres = np.arange(first, n + GRID, GRID)
+    med = np.median(sliding_window_view(padded, window, axis=0)[centres + GRID], axis=-1)  # (K, J)
+    k, w = np.divmod(np.arange(n) - first, GRID)
+    w = (w / GRID)[:, None]
+    return med[k] * (1 - w) + med[k + 1] * w
+
+
+def bounds(x: np.ndarray, strength: float, floor: float, least: float, offset: int = 0) -> np.ndarray:
     """(T, J) allowed distance of each joint and frame from ``x`` (T, J, C);
-    ``least``: the smallest outlier counted."""
+    ``least``: the smallest outlier counted; ``offset``: absolute frame of row 0."""
     n = len(x)
     if n < 4:
-        return np.full(x.shape[:2], floor + outlier_size(x, least).max(initial=0.0))
+        return np.full(x.shape[:2], floor + outlier_size(x, least, offset).max(initial=0.0))
     third = np.linalg.norm(np.diff(x, n=3, axis=0), axis=-1)  # (T-3, J): centred on frames 1.5 .. T-1.5
     third = np.pad(third, ((1, 2), (0, 0)), mode="edge")
-    noise = median_filter(third, size=(NOISE_WINDOW, 1), mode="nearest") / THIRD_DIFFERENCE_GAIN
-    return floor + strength * noise + outlier_size(x, least)
+    noise = grid_median(third, NOISE_WINDOW, offset) / THIRD_DIFFERENCE_GAIN
+    return floor + strength * noise + outlier_size(x, least, offset)
 
 
-def outlier_size(x: np.ndarray, least: float = 0.0) -> np.ndarray:
+def outlier_size(x: np.ndarray, least: float = 0.0, offset: int = 0) -> np.ndarray:
     """(T, J) distance of each outlying frame from the running median, spread
     over its neighbours; 0 elsewhere. A frame is an outlier when that distance
     is over ``least`` and OUTLIER_RATIO times its typical size over the noise
-    window (a fast clean swing strays from a 7-frame median too, but all along)."""
-    size = min(OUTLIER_WINDOW, len(x) - (1 - len(x) % 2)) if len(x) > 1 else 1
-    med = median_filter(x, size=(size, 1, 1), mode="nearest")
-    dev = np.linalg.norm(x - med, axis=-1)
-    typical = median_filter(dev, size=(NOISE_WINDOW, 1), mode="nearest")
+    window (a fast clean swing strays from a 7-frame median too, but all along).
+    The median is only taken where a large second difference says a burst may
+    be (a burst of up to 3 frames has one at each end)."""
+    n = len(x)
+    dev = np.zeros(x.shape[:2])
+    if n < 3:
+        return dev
+    second = np.pad(np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1), ((1, 1), (0, 0)), mode="edge")
+    near = maximum_filter1d(second > least, OUTLIER_WINDOW, axis=0, mode="nearest")
+    t, j = np.nonzero(near)
+    if len(t):
+        half = OUTLIER_WINDOW // 2
+        windows = sliding_window_view(np.pad(x, ((half, half), (0, 0), (0, 0)), mode="edge"), OUTLIER_WINDOW, axis=0)
+        around = windows[t, j]  # (K, C, OUTLIER_WINDOW), a copy
+        around.partition(half, axis=-1)  # np.median's NaN checks and copies cost more than this
+        dev[t, j] = np.linalg.norm(x[t, j] - around[..., half], axis=-1)
+    typical = grid_median(dev, NOISE_WINDOW, offset)
     dev = np.where((dev > least) & (dev > OUTLIER_RATIO * typical), dev, 0.0)
     return maximum_filter1d(dev, 2 * OUTLIER_DILATION + 1, axis=0, mode="nearest")
 
@@ -75,12 +107,13 @@ def clamp(before: np.ndarray, after: np.ndarray, bound: np.ndarray) -> np.ndarra
 
 
 def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, trans_out: np.ndarray,
-          strength: float) -> tuple:
+          strength: float, offset: int = 0) -> tuple:
     """(quats, trans) of the refined motion bounded around the input.
 
     quats (T, 24, 4) sign-continuous and in the same hemisphere frame by frame,
-    trans (T, 3); ``strength`` multiplies the noise term (0: only floor and outliers)."""
-    q = clamp(quats_in, quats_out, bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG)))
+    trans (T, 3); ``strength`` multiplies the noise term; ``offset``: the
+    absolute frame of row 0 (a stretch is bounded as the whole motion is)."""
+    q = clamp(quats_in, quats_out, bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset))
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    t = clamp(trans_in[:, None], trans_out[:, None], bounds(trans_in[:, None], strength, FLOOR_M, OUTLIER_M))[:, 0]
+    t = clamp(trans_in[:, None], trans_out[:, None], bounds(trans_in[:, None], strength, FLOOR_M, OUTLIER_M, offset))[:, 0]
     return q, t
