@@ -222,11 +222,12 @@ class LearnedMethod:
     recipe: Recipe
     inference: tuple = ()
     migrate: Callable | None = None  # (state_dict, format) -> state_dict for older checkpoints
+    guard: float = GUARD_DEFAULT  # the guard's default strength, chosen on the validation split
 
     @property
     def params(self) -> tuple:
         """Every inference setting: the method's own and the guard (refiners/guard.py)."""
-        return self.inference + (Param("guard", float, GUARD_DEFAULT, 0.0, 1000.0,
+        return self.inference + (Param("guard", float, self.guard, 0.0, 1000.0,
                                        "how many noise levels the output may move from the input (0: no guard)"),)
 
     def settings(self, params: dict | None = None) -> dict:

@@ -23,7 +23,7 @@ running medians and maxima; the bound itself is a few lines of numpy.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
 
 NOISE_WINDOW = 31  # frames (about a second at the models' 30 fps) of the noise median
 GRID = 8  # the running medians are taken every GRID absolute frames and interpolated (speed)
@@ -34,8 +34,9 @@ OUTLIER_DEG = 10.0  # and further than this (spikes, swaps, twists: 15 degrees a
 OUTLIER_M = 0.05  # the root's: further than this
 FLOOR_DEG = 0.25  # rotation any joint may always move by
 FLOOR_M = 0.001  # translation the root may always move by
+SCALE_RADIUS = 2  # frames over which the share of a change kept is smoothed
 # Frames each side the bound reads: the outliers' median, their typical size's grid median, the dilation.
-REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION
+REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION + 2 * SCALE_RADIUS
 THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
 
 
@@ -99,10 +100,17 @@ def chord(degrees: float) -> float:
 
 
 def clamp(before: np.ndarray, after: np.ndarray, bound: np.ndarray) -> np.ndarray:
-    """``after`` moved back towards ``before`` (T, J, C) wherever it is farther than ``bound`` (T, J)."""
+    """``after`` moved back towards ``before`` (T, J, C) so that no frame is
+    farther than ``bound`` (T, J). The share of the change kept varies
+    smoothly in time (the least share needed within SCALE_RADIUS frames,
+    then a Gaussian within the same radius, which cannot exceed it): cutting
+    each frame on its own would leave the input's jitter at the cut frames only."""
     step = after - before
     dist = np.linalg.norm(step, axis=-1)
     scale = np.minimum(1.0, bound / np.maximum(dist, 1e-12))
+    if len(scale) > 1:
+        scale = minimum_filter1d(scale, 2 * SCALE_RADIUS + 1, axis=0, mode="nearest")
+        scale = gaussian_filter1d(scale, SCALE_RADIUS / 2, axis=0, mode="nearest", truncate=2.0)
     return before + step * scale[..., None]
 
 

@@ -1,0 +1,54 @@
+"""The guard (refine_core/refiners/guard.py): what a learned method may change."""
+import numpy as np
+
+from refine_core.refiners import guard
+from refine_core.rotations import axis_angle_to_quat, continuous_signs, quat_angle_between, quat_multiply
+from refine_core.synthetic import walking_motion
+
+EVERY = slice(None)
+
+
+def turned(quats, degrees, joints=EVERY, frames=EVERY):
+    """``quats`` with ``joints`` of ``frames`` turned by ``degrees`` about x."""
+    out = quats.copy()
+    turn = axis_angle_to_quat(np.array([np.radians(degrees), 0.0, 0.0]))
+    out[frames, joints] = quat_multiply(out[frames, joints], turn)
+    return continuous_signs(out)
+
+
+def test_a_held_pose_may_move_only_by_the_floor():
+    held = np.tile(walking_motion(1).rotations, (200, 1, 1))
+    trans = np.zeros((200, 3))
+    q, t = guard.guard(held, trans, turned(held, 5.0), trans + 0.01, strength=3.0)
+    assert np.degrees(quat_angle_between(q, held)).max() <= guard.FLOOR_DEG + 1e-6
+    assert np.abs(t - trans).max() <= guard.FLOOR_M + 1e-9
+
+
+def test_a_spike_may_be_removed_but_a_clean_pose_may_not_be_bent():
+    walk = walking_motion(300, seed=1)
+    clean = continuous_signs(walk.rotations)
+    spiked = turned(clean, 40.0, joints=[18], frames=[150])  # one frame, one elbow
+    q, _ = guard.guard(spiked, walk.trans, clean, walk.trans, strength=3.0)
+    assert np.degrees(quat_angle_between(q[150, 18], clean[150, 18])) < 0.5  # the fix passes
+    bent = turned(clean, 8.0, joints=[4])  # a habit: a knee bent all along
+    q, _ = guard.guard(clean, walk.trans, bent, walk.trans, strength=3.0)
+    assert np.degrees(quat_angle_between(q[:, 4], clean[:, 4])).mean() < 2.0
+
+
+def test_noisier_input_allows_larger_changes():
+    walk = walking_motion(300, seed=2)
+    clean = continuous_signs(walk.rotations)
+    rng = np.random.default_rng(0)
+    jitter = continuous_signs(quat_multiply(clean, axis_angle_to_quat(rng.normal(0, np.radians(2.0), clean.shape[:-1] + (3,)))))
+    floor, least = guard.chord(guard.FLOOR_DEG), guard.chord(guard.OUTLIER_DEG)
+    assert guard.bounds(jitter, 3.0, floor, least).mean() > 3 * guard.bounds(clean, 3.0, floor, least).mean()
+
+
+def test_a_stretch_is_bounded_as_the_whole_motion():
+    walk = walking_motion(900, seed=3)
+    q = turned(continuous_signs(walk.rotations), 30.0, joints=[20], frames=[400, 401])
+    floor, least = guard.chord(guard.FLOOR_DEG), guard.chord(guard.OUTLIER_DEG)
+    whole = guard.bounds(q, 3.0, floor, least)
+    part = guard.bounds(q[300:700], 3.0, floor, least, offset=300)
+    inner = slice(guard.REACH, 400 - guard.REACH)
+    assert np.array_equal(whole[300:700][inner], part[inner])
