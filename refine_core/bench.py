@@ -142,6 +142,33 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
+VERDICT_METRICS = ("mpjpe", "pa_mpjpe", "accel_error")
+
+
+def comparison(rows) -> str:
+    """Per preset, each learned method against the best classical filter on each
+    of MPJPE, PA-MPJPE and accel error (the best filter chosen per metric), and
+    against the noisy input: a markdown table, "yes" only where it is lower."""
+    from .refiners import METHODS
+
+    lines = ["| preset | method | MPJPE (best filter) | PA-MPJPE (best filter) | accel err (best filter) | "
+             "beats the best filter on all three | MPJPE at most the input's |", "|---|---|---|---|---|---|---|"]
+    for preset in dict.fromkeys(r["preset"] for r in rows):
+        here = [r for r in rows if r["preset"] == preset]
+        filters = [r for r in here if METHODS.get(r["method"]) is not None and METHODS[r["method"]].kind == "classical"]
+        learned = [r for r in here if METHODS.get(r["method"]) is not None and METHODS[r["method"]].kind == "learned"]
+        noisy = next((r for r in here if r["method"] == "noisy input"), None)
+        if not filters or not learned:
+            continue
+        best = {k: min(filters, key=lambda r, k=k: r[k]) for k in VERDICT_METRICS}
+        for r in learned:
+            cells = [f"{r[k]:.2f} ({best[k][k]:.2f} {best[k]['method']})" for k in VERDICT_METRICS]
+            wins = all(r[k] < best[k][k] for k in VERDICT_METRICS)
+            no_worse = "" if noisy is None else ("yes" if r["mpjpe"] <= noisy["mpjpe"] else "no")
+            lines.append(f"| {preset} | {r['method']} | " + " | ".join(cells) + f" | {'yes' if wins else 'no'} | {no_worse} |")
+    return "\n".join(lines)
+
+
 def results_page(rows, command: str, seed: int = 0, split: str = "val") -> str:
     """docs/results.md: the table with the command, the machine and the date."""
     import datetime
@@ -163,5 +190,7 @@ def results_page(rows, command: str, seed: int = 0, split: str = "val") -> str:
         "spike, an occlusion burst or another burst family only; frames/s: refinement alone on this\n"
         "machine, clip by clip. Classical filters use the parameters tuned on the training split\n"
         "(refine_core/weights/classical.json).\n\n"
-        + markdown(rows) + "\n"
+        + markdown(rows) + "\n\n"
+        "Each learned method against the best filter of its preset (per metric) and the input:\n\n"
+        + comparison(rows) + "\n"
     )

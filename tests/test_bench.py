@@ -105,3 +105,15 @@ def test_bench_feet_rows_and_columns():
     table = markdown(rows)
     assert "foot slide" in table and table.splitlines()[1].count("---") == 13
     assert "foot slide" not in markdown(run_bench(methods=["gaussian"], presets=["mild"], quick=True)[:1])
+
+
+def test_comparison_says_yes_only_when_a_learned_method_beats_every_filter():
+    from refine_core.bench import comparison
+
+    def row(method, mpjpe, pa, accel):
+        return {"preset": "p", "method": method, "mpjpe": mpjpe, "pa_mpjpe": pa, "accel_error": accel}
+
+    rows = [row("noisy input", 10, 9, 5), row("hpr", 9, 8, 4), row("gaussian", 9.5, 8.5, 4.5), row("butterworth", 9.2, 8.9, 3.9)]
+    assert comparison(rows).splitlines()[-1].endswith("3.90 butterworth) | no | yes |")  # loses on accel to butterworth
+    rows[-1] = row("butterworth", 9.2, 8.9, 4.1)
+    assert comparison(rows).splitlines()[-1].endswith("| yes | yes |")
