@@ -52,3 +52,19 @@ def test_a_stretch_is_bounded_as_the_whole_motion():
     part = guard.bounds(q[300:700], 3.0, floor, least, offset=300)
     inner = slice(guard.REACH, 400 - guard.REACH)
     assert np.array_equal(whole[300:700][inner], part[inner])
+
+
+def test_the_gate_opens_on_estimator_noise_and_stays_shut_on_clean_motion():
+    from refine_core.train import noise
+
+    walk = walking_motion(600, seed=4)
+    clean = continuous_signs(walk.rotations)
+    noisy = continuous_signs(noise.corrupt(walk, "vibe_like", 0)[0].rotations)
+    assert guard.gate(guard.noise_level(clean)).max() == 0.0
+    assert guard.gate(guard.noise_level(noisy)).mean() > 0.7
+    # open: the network's change passes; shut: a habit is cut back
+    bent = turned(clean, 8.0, joints=[4])
+    q, _ = guard.guard(clean, walk.trans, bent, walk.trans, strength=0.5)
+    assert np.degrees(quat_angle_between(q[:, 4], clean[:, 4])).mean() < 1.0
+    q, _ = guard.guard(noisy, walk.trans, turned(noisy, 8.0, joints=[4]), walk.trans, strength=0.5)
+    assert np.degrees(quat_angle_between(q[:, 4], noisy[:, 4])).mean() > 7.0

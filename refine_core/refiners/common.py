@@ -35,7 +35,7 @@ ROOT_DEVIATION = 0.03  # body heights a frame's root may stray from its running 
 ROOT_MEDIAN = 9  # frames of that running median (then a Gaussian of ROOT_SIGMA frames)
 ROOT_SIGMA = 2.0
 ROOT_REACH = ROOT_MEDIAN // 2 + int(4 * ROOT_SIGMA)  # frames each side robust_root reads
-GUARD_DEFAULT = 3.0
+GUARD_DEFAULT = 0.5
 
 CHECKPOINT_FORMAT = 2  # 2: 6D rotations in the columns layout everywhere (1: tcn and tar flattened them row-wise)
 _CACHE = {}

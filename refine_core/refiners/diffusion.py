@@ -357,5 +357,6 @@ METHOD = LearnedMethod(
                Param("stride", int, 32, 1, 64, "frames between overlapping windows (at most the 64-frame window)"),
                windows_per_pass(64)),
     recipe=RECIPE,
+    guard=0.25,
 )
 refine = METHOD.refine

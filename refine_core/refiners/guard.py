@@ -1,9 +1,9 @@
 """Do no harm: how far a learned refiner may move its input, per joint and frame.
 
 A network trained on noisy/clean pairs also learns the training data's habits
-(poses, hand orientations) and applies them to good input. The guard bounds
-the refined motion to a neighbourhood of the input whose radius is measured
-on the input itself, from three terms:
+(poses, hand orientations, the bias corrections that help noisy input) and
+applies them to good input. The guard bounds the refined motion to a
+neighbourhood of the input whose radius is measured on the input itself:
 
 - a floor (a held pose may not turn by more than it);
 - ``strength`` times the local noise level: the median over about a second of
@@ -13,13 +13,15 @@ on the input itself, from three terms:
   ignores short bursts, so clean motion with fast moments reads as clean;
 - the local outlier size: how far each frame is from a short running median
   (which leaves monotone motion untouched), dilated by a few frames, so a
-  spike, swap or twist of a few frames may be moved back all the way.
+  spike, swap or twist of a few frames may be moved back all the way;
+- a gate: where the body's median noise level is that of estimator output
+  (over GATE_DEG; clean mocap stays under it), the bound opens and the
+  network decides.
 
 The gain over filters comes from the model; the guard only cuts what it
-would change beyond what the input's measured noise explains. Rotations
-are compared as chords of sign-continuous unit quaternions (about half the
-angle in radians), translations in metres. scipy.ndimage provides the
-running medians and maxima; the bound itself is a few lines of numpy.
+would change on input that measures as good. Rotations are compared as
+chords of sign-continuous unit quaternions (about half the angle in
+radians), translations in metres.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -32,9 +34,13 @@ OUTLIER_DILATION = 3  # frames each side an outlier's allowance spreads
 OUTLIER_RATIO = 4.0  # an outlier strays this many times further than frames around it do
 OUTLIER_DEG = 10.0  # and further than this (spikes, swaps, twists: 15 degrees and more)
 OUTLIER_M = 0.05  # the root's: further than this
-FLOOR_DEG = 0.25  # rotation any joint may always move by
+FLOOR_DEG = 0.1  # rotation any joint may always move by
 FLOOR_M = 0.001  # translation the root may always move by
 SCALE_RADIUS = 2  # frames over which the share of a change kept is smoothed
+GATE_DEG = (0.8, 0.95)  # body joints' median noise level at which the guard starts and ends opening
+OPEN_DEG = 60.0  # the bound added when fully open: the network decides
+OPEN_M = 1.0
+BODY_JOINTS = slice(0, 22)
 # Frames each side the bound reads: the outliers' median, their typical size's grid median, the dilation.
 REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION + 2 * SCALE_RADIUS
 THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
@@ -57,16 +63,33 @@ def grid_median(values: np.ndarray, window: int, offset: int) -> np.ndarray:
     return med[k] * (1 - w) + med[k + 1] * w
 
 
-def bounds(x: np.ndarray, strength: float, floor: float, least: float, offset: int = 0) -> np.ndarray:
-    """(T, J) allowed distance of each joint and frame from ``x`` (T, J, C);
-    ``least``: the smallest outlier counted; ``offset``: absolute frame of row 0."""
-    n = len(x)
-    if n < 4:
-        return np.full(x.shape[:2], floor + outlier_size(x, least, offset).max(initial=0.0))
+def noise_level(x: np.ndarray, offset: int = 0) -> np.ndarray:
+    """(T, J) local noise level of ``x`` (T, J, C): the running median of the
+    third difference's magnitude over NOISE_WINDOW frames, over sqrt(20)."""
+    if len(x) < 4:
+        return np.zeros(x.shape[:2])
     third = np.linalg.norm(np.diff(x, n=3, axis=0), axis=-1)  # (T-3, J): centred on frames 1.5 .. T-1.5
     third = np.pad(third, ((1, 2), (0, 0)), mode="edge")
-    noise = grid_median(third, NOISE_WINDOW, offset) / THIRD_DIFFERENCE_GAIN
-    return floor + strength * noise + outlier_size(x, least, offset)
+    return grid_median(third, NOISE_WINDOW, offset) / THIRD_DIFFERENCE_GAIN
+
+
+def gate(level: np.ndarray) -> np.ndarray:
+    """(T,) how open the guard is, 0 .. 1, from the body joints' (T, J) noise
+    levels (chords): their median per frame against GATE_DEG. Clean mocap of the
+    training split stays under its lower end on 99% of frames, vibe_like and
+    heavy input is over the upper end on 99% (docs/methods/learned.md)."""
+    pooled = np.median(level[:, BODY_JOINTS], axis=1)
+    lo, hi = (chord(d) for d in GATE_DEG)
+    return np.clip((pooled - lo) / (hi - lo), 0.0, 1.0)
+
+
+def bounds(x: np.ndarray, strength: float, floor: float, least: float, offset: int = 0,
+           level: np.ndarray | None = None) -> np.ndarray:
+    """(T, J) allowed distance of each joint and frame from ``x`` (T, J, C);
+    ``least``: the smallest outlier counted; ``offset``: absolute frame of row 0;
+    ``level``: noise_level(x) when already known."""
+    level = noise_level(x, offset) if level is None else level
+    return floor + strength * level + outlier_size(x, least, offset)
 
 
 def outlier_size(x: np.ndarray, least: float = 0.0, offset: int = 0) -> np.ndarray:
@@ -121,7 +144,11 @@ def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, tra
     quats (T, 24, 4) sign-continuous and in the same hemisphere frame by frame,
     trans (T, 3); ``strength`` multiplies the noise term; ``offset``: the
     absolute frame of row 0 (a stretch is bounded as the whole motion is)."""
-    q = clamp(quats_in, quats_out, bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset))
+    level = noise_level(quats_in, offset)
+    opening = gate(level)[:, None]
+    bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + opening * chord(OPEN_DEG)
+    q = clamp(quats_in, quats_out, bound)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    t = clamp(trans_in[:, None], trans_out[:, None], bounds(trans_in[:, None], strength, FLOOR_M, OUTLIER_M, offset))[:, 0]
+    bound = bounds(trans_in[:, None], strength, FLOOR_M, OUTLIER_M, offset) + opening * OPEN_M
+    t = clamp(trans_in[:, None], trans_out[:, None], bound)[:, 0]
     return q, t

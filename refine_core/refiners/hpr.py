@@ -171,5 +171,5 @@ RECIPE = Recipe(loss=smooth_joint_loss, window=lambda c: c.chunk + 2,
                 train={"steps": 12000, "batch": 96, "lr": 2e-3, "threads": 1})
 
 METHOD = LearnedMethod("hpr", HPRNet, HPRConfig, driver=lambda config, settings: CentredWindows(config.chunk),
-                       run=_run, recipe=RECIPE, inference=(windows_per_pass(4096),), guard=2.0)
+                       run=_run, recipe=RECIPE, inference=(windows_per_pass(4096),))
 refine = METHOD.refine

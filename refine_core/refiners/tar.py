@@ -270,5 +270,6 @@ def migrate_rowwise_6d(state: dict, fmt: int) -> dict:
 
 
 METHOD = LearnedMethod("tar", TAR, TARConfig, driver=lambda config, settings: CentredWindows(config.window),
-                       run=_run, recipe=RECIPE, inference=(windows_per_pass(1024),), migrate=migrate_rowwise_6d)
+                       run=_run, recipe=RECIPE, inference=(windows_per_pass(1024),), migrate=migrate_rowwise_6d,
+                       guard=0.25)
 refine = METHOD.refine
