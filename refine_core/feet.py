@@ -51,7 +51,6 @@ PENETRATION_TOLERANCE = 0.01  # m: away from contacts, feet are lifted to at mos
 ROOT_SIGMA = 2.0
 LEG_LENGTH_SIGMA = 1.0
 SINK_EASE_SPEED = 1.5  # m/s: how fast the lift out of the floor eases off (5 cm a frame at 30 fps)
-EASE_LIFT = 0.02  # m above the floor an easing foot may be lifted to (not to its standing height)
 
 
 
@@ -238,12 +237,6 @@ def _lock_offsets(pos, horizontal, contacts, floor_h, clearance, up, params: Fee
             acc += w[:, None] * (tgt - pos[:, c])
             total += w
         offsets[:, c] = acc / np.where(total > 0, total, 1.0)[:, None]
-        # Easing next to a contact is horizontal, except out of the floor: a lifting
-        # foot is neither pulled down towards it (that glued jumps' feet in the
-        # air) nor lifted to standing height.
-        vertical = offsets[~inside, c] @ up
-        out_of_floor = np.maximum(floor_h + EASE_LIFT - pos[~inside, c] @ up, 0.0)
-        offsets[~inside, c] += (np.clip(vertical, 0.0, out_of_floor) - vertical)[:, None] * up
         weights[:, c] = np.minimum(total, 1.0)
     return offsets, weights
 

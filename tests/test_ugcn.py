@@ -10,10 +10,11 @@ from refine_core.train import data, noise
 from refine_core.train.augment import rotate_yaw
 
 torch.set_num_threads(1)
-# Measured with the shipped weights on this clip (seeds 3, 4): accel error 0.20, 0.17 of the
-# noisy input's; MPJPE 0.77, 0.69 of it. The bounds leave room for another torch build.
+# Measured with the shipped weights (retrained for issue 17) on this clip, seed 3: accel error
+# 0.20 of the noisy input's, MPJPE 0.99 of it (the previous weights: 0.77, a gain that came from
+# the old training data, docs/methods/ugcn.md). The accel bound leaves room for another torch build.
 ACCEL_RATIO = 0.3
-MPJPE_RATIO = 0.9
+MPJPE_RATIO = 1.0
 ROOT = data.data_root()
 needs_data = pytest.mark.skipif(not ROOT.is_dir(), reason=f"CMU BVH data not found at {ROOT} (set {data.DATA_ENV})")
 needs_weights = pytest.mark.skipif(not METHODS["ugcn"].available,

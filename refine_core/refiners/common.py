@@ -26,7 +26,8 @@ from ..motion import Motion, rotate_world, up_direction
 from ..params import Param, check_params
 from ..resources import weights_path
 from ..rotations import continuous_signs
-from . import guard
+from .guard import REACH as GUARD_REACH
+from .guard import guard as guarded
 
 TRAIN_FPS = 30.0  # the rate every learned method is trained at (training draws rates around it)
 # SMPL-24's hands: mocap has no hand rotations, so no model learnt to move them.
@@ -242,7 +243,7 @@ class LearnedMethod:
         """Frames of context a ranged refinement needs on each side (the driver's
         reach, the root's and the guard's, in every interleaved stream)."""
         reach = self.driver(self.load(device)[1], self.settings(params)).context + ROOT_REACH
-        return max(reach, guard.REACH) * phase_count(fps)
+        return max(reach, GUARD_REACH) * phase_count(fps)
 
     def refine(self, motion: Motion, device: str = "cpu", progress=None, offset: int = 0, weights=None,
                **params) -> Motion:
@@ -282,7 +283,7 @@ class LearnedMethod:
             q[:, PASSTHROUGH_JOINTS] = quats[rows][:, PASSTHROUGH_JOINTS]
             t = t.detach().cpu().double().numpy()
             if settings["guard"] > 0:
-                q, t = guard.guard(quats[rows], trans[rows], q, t, settings["guard"], (offset + first) // streams)
+                q, t = guarded(quats[rows], trans[rows], q, t, settings["guard"], (offset + first) // streams)
             out_q[rows], out_t[rows] = q, t
         refined = motion.replace(rotations=out_q, trans=out_t)
         return refined if to_y_up is None else rotate_world(refined, to_y_up.T)
