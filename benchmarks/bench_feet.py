@@ -60,18 +60,17 @@ def flight_table(recovery: int):
         plain = refine(noisy, "hpr", device="cpu")
         locked = refine(noisy, "hpr", device="cpu", feet="lock")
         flight = ~label_contacts(clean)[0].any(axis=1)
+        # held: frames within the lock's ease of any locked contact; detected: each
+        # foot joint's locked contacts (columns as FOOT_JOINTS). Flight frames the
+        # lock holds a contact on are a disagreement of the detector (F1 covers it).
         held = np.zeros(clean.num_frames, bool)
-        for runs in locked.meta["foot_contacts"].values():
-            for first, last in runs:
-                held[max(0, first - recovery - 2):last + recovery + 3] = True
-        h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
-        d = np.abs(h[2] - h[1])[flight] * 100
-        # Flight frames (clean labels) that the lock also takes for flight: where a
-        # foot held by a contact the detector disagrees on is not counted (F1 covers that).
         detected = np.zeros((clean.num_frames, 4), bool)
         for col, runs in enumerate(locked.meta["foot_contacts"].values()):
             for first, last in runs:
+                held[max(0, first - recovery - 2):last + recovery + 3] = True
                 detected[first:last + 1, col] = True
+        h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
+        d = np.abs(h[2] - h[1])[flight] * 100
         released = np.abs(h[2] - h[1])[flight[:, None] & ~detected] * 100
         beyond = np.abs(h[2] - h[1])[flight & ~held] * 100
         err = [np.abs(x - h[0])[flight].mean() * 100 for x in h[1:]]

@@ -4,9 +4,11 @@ change the pose, the hands pass through. Each file is built here in its
 tool's real layout (tests/format_samples.py) and read by read_motion."""
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from refine_core.formats import read_motion
 from refine_core.metrics import pelvis_aligned
+from refine_core.motion import rotate_world
 from refine_core.refiners import METHODS, refine
 from refine_core.refiners.common import phase_count, robust_root
 from refine_core.rotations import quat_angle_between
@@ -30,8 +32,6 @@ def peak_accel(motion) -> float:
 
 
 def y_up_to_z_up(motion):
-    from refine_core.motion import rotate_world
-
     return rotate_world(motion, np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]))  # +Y -> +Z
 
 
@@ -43,8 +43,6 @@ def smplh_clip(tmp_path_factory):
     t = np.arange(walk.num_frames)[:, None] / 120.0
     fingers = np.zeros((walk.num_frames, 30, 3))
     fingers[..., 0] = 0.3 + 0.2 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6, 30))  # curling and opening
-    from scipy.spatial.transform import Rotation
-
     quats = np.concatenate([walk.rotations[:, :22], Rotation.from_rotvec(fingers.reshape(-1, 3)).as_quat().reshape(-1, 30, 4)], 1)
     sample = make_smplh_npz(tmp_path_factory.mktemp("smplh"), quats=quats, trans=walk.trans, fps=120.0)
     return read_motion(sample.path)
@@ -75,8 +73,6 @@ def _phalp_walk(tmp_path, depth_jitter_m: float, seed: int = 5):
     """A PHALP track of a walk seen by a camera 6 m away, with per-frame depth jitter."""
     walk, _ = noise.corrupt(walking_motion(300, seed=seed), "mild", 3)
     cam_from_world = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])  # camera: y down, z forward
-    from refine_core.motion import rotate_world
-
     seen = rotate_world(walk, cam_from_world)
     depth = np.random.default_rng(seed).normal(0, depth_jitter_m, walk.num_frames)
     cams = seen.trans + np.array([0.0, 0.0, 6.0]) + depth[:, None] * np.array([0.0, 0.0, 1.0])

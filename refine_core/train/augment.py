@@ -6,8 +6,8 @@ World turns are motion.rotate_world.
 """
 import numpy as np
 
-from ..motion import Motion, resample  # noqa: F401  (resample, rotate: re-exported for training code)
-from ..motion import rotate_world as rotate
+from ..motion import Motion, resample  # noqa: F401  (resample: re-exported for training code)
+from ..motion import rotate_world as rotate  # the name training code and tests call
 from ..rotations import axis_angle_to_quat, matrix_to_quat, quat_to_matrix
 from ..skeleton import MIRROR
 
