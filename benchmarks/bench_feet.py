@@ -8,8 +8,9 @@ warm-up each; the median of the repeats is reported, with one torch thread.
     .venv/bin/python benchmarks/bench_feet.py [--frames 18000] [--methods hpr butterworth] [--repeats 5]
 
 ``--flight`` instead prints, for jump, run and climb/sit clips, how far the
-lock moves the feet during flight (frames where the clean clip has no foot
-joint planted): hpr on vibe_like noise (seed 0) with and without the lock.
+lock moves the feet during flight (runs of at least the minimum lock time
+where the clean clip has no foot joint planted): hpr on vibe_like noise
+(seed 0) with and without the lock.
 """
 import argparse
 import os
@@ -42,41 +43,42 @@ FLIGHT_CLIPS = (("001/001_01.bvh", "jumps (val)"), ("001/001_08.bvh", "climb, si
                 ("002/002_04.bvh", "jump (train)"))
 
 
-def flight_table(recovery: int):
-    """Per clip: flight frames, and |locked - unlocked| foot joint height over them (cm):
-    max, 95th percentile, mean, and the max outside the lock's ease (more than
-    recovery + 2 frames from a locked contact); and the height error to the clean clip."""
-    from refine_core.feet import FOOT_JOINTS, label_contacts
+def flight_table(params):
+    """Per clip: frames of its flight phases (runs of frames where the clean clip
+    has no foot joint planted, at least the minimum lock time long: a one- or
+    two-frame gap between clean labels is not a flight) and |locked - unlocked|
+    foot joint height over them (cm): max, 95th percentile, mean, and the max
+    more than recovery + 2 frames from a locked contact; the max over every
+    frame without a clean contact, gaps included; and the height error to the
+    clean clip over the flight phases."""
+    from refine_core.feet import FOOT_JOINTS, flight_phases, label_contacts
     from refine_core.refiners import refine
     from refine_core.train.data import data_root, load_bvh
     from refine_core.train.noise import corrupt
 
-    print("| clip | frames | flight frames | max cm | p95 cm | mean cm | max where the lock holds no contact cm |"
-          " max beyond the ease cm | height error to clean, unlocked / locked cm |")
+    print("| clip | frames | flight frames | max cm | p95 cm | mean cm | max beyond the ease cm |"
+          " max on every frame without a clean contact cm | height error to clean, unlocked / locked cm |")
     print("|---|---|---|---|---|---|---|---|---|")
     for rel, what in FLIGHT_CLIPS:
         clean = load_bvh(data_root() / rel, fps=30)
         noisy, _ = corrupt(clean, "vibe_like", np.random.default_rng(0))
         plain = refine(noisy, "hpr", device="cpu")
         locked = refine(noisy, "hpr", device="cpu", feet="lock")
-        flight = ~label_contacts(clean)[0].any(axis=1)
-        # held: frames within the lock's ease of any locked contact; detected: each
-        # foot joint's locked contacts (columns as FOOT_JOINTS). Flight frames the
-        # lock holds a contact on are a disagreement of the detector (F1 covers it).
+        labels = label_contacts(clean)[0]
+        airborne = ~labels.any(axis=1)
+        flight = flight_phases(labels, max(1, round(params.min_lock_time * clean.fps)))
+        # held: frames within the lock's ease of any locked contact.
         held = np.zeros(clean.num_frames, bool)
-        detected = np.zeros((clean.num_frames, 4), bool)
-        for col, runs in enumerate(locked.meta["foot_contacts"].values()):
+        for runs in locked.meta["foot_contacts"].values():
             for first, last in runs:
-                held[max(0, first - recovery - 2):last + recovery + 3] = True
-                detected[first:last + 1, col] = True
+                held[max(0, first - params.recovery_frames - 2):last + params.recovery_frames + 3] = True
         h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
-        d = np.abs(h[2] - h[1])[flight] * 100
-        released = np.abs(h[2] - h[1])[flight[:, None] & ~detected] * 100
-        beyond = np.abs(h[2] - h[1])[flight & ~held] * 100
+        change = np.abs(h[2] - h[1]) * 100
+        d, beyond = change[flight], change[flight & ~held]
         err = [np.abs(x - h[0])[flight].mean() * 100 for x in h[1:]]
         print(f"| {rel} {what} | {clean.num_frames} | {flight.sum()} | {d.max():.2f} | {np.percentile(d, 95):.2f} | "
-              f"{d.mean():.2f} | {released.max() if released.size else float('nan'):.2f} | "
-              f"{beyond.max() if beyond.size else float('nan'):.2f} | {err[0]:.2f} / {err[1]:.2f} |")
+              f"{d.mean():.2f} | {beyond.max() if beyond.size else float('nan'):.2f} | {change[airborne].max():.2f} | "
+              f"{err[0]:.2f} / {err[1]:.2f} |")
 
 
 def main():
@@ -92,7 +94,7 @@ def main():
         from refine_core.feet import FeetParams
 
         torch.set_num_threads(1)
-        return flight_table(FeetParams().recovery_frames)
+        return flight_table(FeetParams())
 
     from refine_core.feet import lock_feet
     from refine_core.refiners import refine
