@@ -2,9 +2,12 @@
 
 Each measurement runs in a fresh process so peak memory (max RSS, and CUDA
 peak allocation on a GPU) belongs to that method alone. Frames/s counts the
-refinement only (the motion is built beforehand); one warm-up run first.
+refinement only (the motion is built beforehand); one warm-up run first,
+then the median of ``--repeats`` timed runs (one run on this machine varies
+by up to 25%).
 
-    .venv/bin/python benchmarks/bench_speed.py [--frames 1800 18000] [--methods hpr butterworth] [--device cpu|cuda] [--threads N]
+    .venv/bin/python benchmarks/bench_speed.py [--frames 1800 18000] [--methods hpr butterworth]
+        [--device cpu|cuda] [--threads N] [--repeats 3]
 
 On a machine shared with other work, use --threads 1: torch's threads wait
 on each other for busy cores and every operation gets many times slower.
@@ -14,6 +17,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(method: str, frames: int, device: str, threads: int) -> dict:
+def measure(method: str, frames: int, device: str, threads: int, repeats: int = 3) -> dict:
     """Runs inside the child process."""
     sys.path.insert(0, str(ROOT))
     import torch
@@ -37,11 +41,14 @@ def measure(method: str, frames: int, device: str, threads: int) -> dict:
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    refine(motion, method, device=device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        refine(motion, method, device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
     row = {"method": method, "frames": frames, "device": device, "seconds": round(seconds, 3),
            "frames_per_s": round(frames / seconds),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -56,10 +63,11 @@ def main():
     parser.add_argument("--methods", nargs="+")
     parser.add_argument("--device", default=None, choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's own choice)")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement; the median is reported")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2], int(args.child[3]))))
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args.child[2], int(args.child[3]), int(args.child[4]))))
         return 0
     sys.path.insert(0, str(ROOT))
     import torch
@@ -69,13 +77,14 @@ def main():
     devices = [args.device] if args.device else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     threads = args.threads or torch.get_num_threads()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {threads} torch threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, median of {args.repeats} runs")
     print("| method | device | frames | seconds | frames/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for method in args.methods or available_methods():
         for device in devices:
             for frames in args.frames:
-                out = subprocess.run([sys.executable, __file__, "--child", method, str(frames), device, str(args.threads)],
+                out = subprocess.run([sys.executable, __file__, "--child", method, str(frames), device, str(args.threads),
+                                      str(args.repeats)],
                                      capture_output=True, text=True)
                 if out.returncode:
                     print(f"| {method} | {device} | {frames} | failed: {out.stderr.strip().splitlines()[-1]} | | |")

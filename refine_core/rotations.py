@@ -110,14 +110,21 @@ def slerp(q0, q1, t):
     q0 = normalize_quat(q0)
     q1 = normalize_quat(q1)
     lead = np.broadcast_shapes(q0.shape[:-1], q1.shape[:-1], np.shape(t))
-    t = np.broadcast_to(np.asarray(t, dtype=np.float64), lead)[..., None]
+    q0, q1 = np.broadcast_to(q0, (*lead, 4)), np.broadcast_to(q1, (*lead, 4))
+    t = np.broadcast_to(np.asarray(t, dtype=np.float64), lead)
     dot = np.sum(q0 * q1, axis=-1, keepdims=True)
     q1 = np.where(dot < 0, -q1, q1)
-    theta = np.arccos(np.abs(dot).clip(0.0, 1.0))
-    sin = np.sin(theta)
-    near = sin < 1e-8  # nearly equal rotations: lerp is exact enough and avoids 0/0
-    safe = np.where(near, 1.0, sin)
-    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
-    w1 = np.where(near, t, np.sin(t * theta) / safe)
-    out = w0 * q0 + w1 * q1
+    out = np.where((t >= 1.0)[..., None], q1, q0)
+    # Only weights strictly between 0 and 1 need the trigonometry (a refined range
+    # is mostly weight 1); the ends come out as the formula gives them.
+    mid = (t > 0.0) & (t < 1.0)
+    if mid.any():
+        a, b, w, c = q0[mid], q1[mid], t[mid][:, None], np.abs(dot[mid])
+        theta = np.arccos(c.clip(0.0, 1.0))
+        sin = np.sin(theta)
+        near = sin < 1e-8  # nearly equal rotations: lerp is exact enough and avoids 0/0
+        safe = np.where(near, 1.0, sin)
+        w0 = np.where(near, 1.0 - w, np.sin((1.0 - w) * theta) / safe)
+        w1 = np.where(near, w, np.sin(w * theta) / safe)
+        out[mid] = w0 * a + w1 * b
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
