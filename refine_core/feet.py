@@ -383,15 +383,19 @@ def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
     ankle_off = (w_ankle[..., None] * offsets[:, 0::2] + ((1 - w_ankle) * w_toe)[..., None] * offsets[:, 1::2]) \
         / np.maximum(foot_w, 1e-9)[..., None]
     # The root takes the weighted mean correction of the planted feet (smoothed a little)...
-    root = np.einsum("tf,tfi->ti", foot_w, ankle_off) / np.maximum(foot_w.sum(axis=1), 1.0)[:, None]
+    correction = np.einsum("tf,tfi->ti", foot_w, ankle_off) / np.maximum(foot_w.sum(axis=1), 1.0)[:, None]
+    root = correction
     if len(root) > 1:
-        root = gaussian_filter1d(root, ROOT_SIGMA, axis=0, mode="nearest")
+        correction = gaussian_filter1d(correction, ROOT_SIGMA, axis=0, mode="nearest")
         # ... and where a foot is planted the body moves smoothly over it: the root's own
         # jitter is taken out there, else the legs would take it up under a held foot.
         stance = foot_w.max(axis=1)[:, None]
-        root += stance * (stance_smoothed(motion.trans, motion.fps) - motion.trans)
-    # ... and each foot blends from moving with the body to its lock by its weight.
-    targets = ankles + root[:, None] + foot_w[..., None] * (ankle_off - root[:, None])
+        root = correction + stance * (stance_smoothed(motion.trans, motion.fps) - motion.trans)
+    # ... and each foot blends from moving with the body to its lock by its weight. A free
+    # foot keeps its height through the correction's rise or fall (a planted foot lifted
+    # out of the floor otherwise lifted the swinging one, 4.6 cm in a jump's landing).
+    rise = (correction @ up)[:, None] * (1 - foot_w)  # (T, 2)
+    targets = ankles + root[:, None] + foot_w[..., None] * (ankle_off - root[:, None]) - rise[..., None] * up
     kept = targets + (toes - ankles)  # the toe where the ankle's orientation puts it
     toe_targets = kept + w_toe[..., None] * (toes + offsets[:, 1::2] - kept)
     # Away from contacts, lift a foot whose joints would sink below the floor.
@@ -423,7 +427,8 @@ def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
         for f, (hip_j, *_rest) in enumerate(LEGS):
             reach_vec = targets[:, f] - (pos[:, hip_j] + root)
             dist = np.linalg.norm(reach_vec, axis=-1)
-            smooth = gaussian_filter1d(dist, LEG_LENGTH_SIGMA, mode="nearest")
+            # As far as the foot is locked: a free leg's length is the motion's own.
+            smooth = dist + foot_w[:, f] * (gaussian_filter1d(dist, LEG_LENGTH_SIGMA, mode="nearest") - dist)
             targets[:, f] = pos[:, hip_j] + root + reach_vec * (smooth / np.maximum(dist, 1e-9))[:, None]
     # A toe planted more firmly than its ankle (a heel lifting, a toe-only contact) pins
     # the ankle to the sphere of the foot's length around it, so the ankle's aim puts
@@ -433,7 +438,7 @@ def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
     targets = targets + np.clip(w_toe - w_ankle, 0.0, 1.0)[..., None] * (pinned - targets)
     rotations = motion.rotations.copy()
     for f, (hip_j, knee_j, ankle_j, _) in enumerate(LEGS):
-        rows = np.flatnonzero(foot_w[:, f] > 0)
+        rows = np.flatnonzero((foot_w[:, f] > 0) | (np.abs(rise[:, f]) > 1e-6))
         if not len(rows):
             continue
         d = root[rows]
