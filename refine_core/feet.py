@@ -19,7 +19,7 @@ columns ordered as ``FOOT_JOINTS``.
   foot's length around the ankle's target). The root translation takes most
   of the correction (it is invisible to pelvis-aligned pose metrics and bends
   no joint), and over a planted foot the root's own jitter is smoothed out;
-  two-bone IK on hip and knee takes the rest (double support, toe-only
+  a free foot keeps its height through the root's rise or fall; two-bone IK on hip and knee takes the rest (double support, toe-only
   contacts) and the root moves further where a leg cannot reach. The ankle
   keeps its world orientation, turned only as far as aiming at a planted toe
   needs. Locks ease in and out over ``recovery_frames`` with a smoothstep;
