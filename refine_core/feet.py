@@ -19,11 +19,12 @@ columns ordered as ``FOOT_JOINTS``.
   foot's length around the ankle's target). The root translation takes most
   of the correction (it is invisible to pelvis-aligned pose metrics and bends
   no joint), and over a planted foot the root's own jitter is smoothed out;
-  a free foot keeps its height through the root's rise or fall; two-bone IK on hip and knee takes the rest (double support, toe-only
-  contacts) and the root moves further where a leg cannot reach. The ankle
-  keeps its world orientation, turned only as far as aiming at a planted toe
-  needs. Locks ease in and out over ``recovery_frames`` with a smoothstep;
-  away from contacts no foot joint is left below the floor.
+  a free foot keeps its height through the root's rise or fall. Two-bone IK
+  on hip and knee takes the rest (double support, toe-only contacts) and the
+  root moves further where a leg cannot reach. The ankle keeps its world
+  orientation, turned only as far as aiming at a planted toe needs. Locks ease
+  in and out over ``recovery_frames`` with a smoothstep; away from contacts no
+  foot joint is left below the floor.
 """
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ PENETRATION_TOLERANCE = 0.005  # m: away from contacts, feet are lifted to at mo
 ROOT_SIGMA = 2.0
 LEG_LENGTH_SIGMA = 1.0
 # Window (s) of the root's smoothing where a foot is planted (Savitzky-Golay, order 2):
-# validation mild, hpr + lock, accel error +0.63 without it, -0.04 with 0.3 s.
+# validation mild, hpr + lock, accel error +0.63 without it, about -0.05 with 0.3 s.
 STANCE_WINDOW = 0.3
 HOVER_MARGIN = 0.013  # m: a contact is locked from where the foot is within this of its held height
 LOW_STANCE = 0.5  # a contact may be held this share of the usual standing height lower, not more
@@ -219,11 +220,11 @@ def _planted_runs(height, runs, floor_h, level, min_len):
     A run is held at its own median height, but no higher than ``level`` (the
     usual standing height) and no lower than LOW_STANCE of the way from the
     floor to it: a foot planted lower than usual is not lifted (a raise showed
-    as a foot lifted in a climb's flight). Its first and last frames are dropped while the
-    foot is still more than HOVER_MARGIN above that height (a refined landing
-    arriving late, a take-off leaving early), so the ease towards the lock
-    does not pull a foot in flight down; a run left shorter than ``min_len``
-    is not locked.
+    as a foot lifted in a climb's flight). Its first and last frames are
+    dropped while the foot is still more than HOVER_MARGIN above that height
+    (a refined landing arriving late, a take-off leaving early), so the ease
+    towards the lock does not pull a foot in flight down; a run left shorter
+    than ``min_len`` is not locked.
     """
     out = []
     for s, e in runs:
