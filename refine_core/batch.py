@@ -624,12 +624,14 @@ def run_ray(items: list, request: dict, on_row, jobs: int | None = None,
         give(start())
     try:
         _ray_loop(ray, running, pending, attempts, give, start, on_row)
-    except BaseException:  # interrupted: end the workers before the caller sweeps their temporary files
+    except BaseException:  # interrupted: end the workers before their temporary files are swept
         for actor, _ in running.values():
             ray.kill(actor)
         if running:
             ray.wait(list(running), num_returns=len(running), timeout=10)
         raise
+    finally:
+        sweep_temporaries(items)  # an actor killed while writing leaves its temporary file
     return {"ray_workers": started[0], "ray_gpus_per_worker": gpw, "ray_threads_per_worker": threads}
 
 

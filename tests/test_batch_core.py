@@ -124,10 +124,12 @@ def test_ray_twenty_files_two_bad(inputs, reference, ray_address, tmp_path):
     rows = check_rows(report, inputs)
     s = report["summary"]
     assert (s["ok"], s["failed"], s["skipped"]) == (18, 2, 0)
-    # Two workers (2 CPUs, one thread each), the model loaded once by each.
-    assert s["ray_workers"] == 2 and s["workers"] == 2 and s["model_loads"] == 2, s
+    # Two workers (2 CPUs, one thread each), the model loaded once by each that refined
+    # a file (one of them may have been handed only the two bad files, which fail first).
+    refiners = {r["worker"] for r in rows.values() if r["status"] == "ok"}
+    assert s["ray_workers"] == 2 and s["workers"] == 2 and s["model_loads"] == len(refiners) >= 1, s
     assert {r["model_loads"] for r in rows.values() if r["status"] == "ok"} == {1}
-    assert "20 files: 18 ok, 2 failed" in result.stdout and "2 model loads" in result.stdout
+    assert "20 files: 18 ok, 2 failed" in result.stdout and f"{len(refiners)} model loads" in result.stdout
 
 
 def actor_pids(title=b"ray::BatchWorker") -> list:
@@ -172,8 +174,9 @@ def test_ray_worker_killed_mid_run(inputs, reference, ray_address, tmp_path):
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: out.is_dir() and len(list(out.glob("*_refined.npz"))) >= 2)
-        wait_for(lambda: actor_pids(b"ray::BatchWorker.run"), timeout=30)  # one that is refining a file now
-        os.kill(actor_pids(b"ray::BatchWorker.run")[0], signal.SIGKILL)
+        busy = []  # one that is refining a file now (kept: asking again may find it between files)
+        wait_for(lambda: busy.extend(actor_pids(b"ray::BatchWorker.run")) or busy, timeout=30)
+        os.kill(busy[0], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()
