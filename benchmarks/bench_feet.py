@@ -79,7 +79,7 @@ def flight_table(params):
         locked = lock_feet(plain)  # what refine(noisy, "hpr", feet="lock") gives over the whole motion
         labels = label_contacts(clean)[0]
         airborne = ~labels.any(axis=1)
-        flight = flight_phases(labels, max(1, round(params.min_lock_time * clean.fps)))
+        flight = flight_phases(labels, params.lock_frames(clean.fps))
         h = [m.joints()[:, FOOT_JOINTS, 1] for m in (clean, plain, locked)]
         change = np.abs(h[2] - h[1]) * 100
         lowest = np.minimum(h[1][:, 0::2], h[1][:, 1::2])  # (T, 2) each foot's lower joint, unlocked

@@ -77,6 +77,10 @@ class FeetParams:
     smooth_frames: float = 2.0  # Gaussian sigma (frames) of the positions the detector reads
     up_axis: str | None = None  # "Y", "-Y", "Z", ...: the world's up in the motion's frame; None: meta["up_axis"]
 
+    def lock_frames(self, fps: float) -> int:
+        """The minimum lock time in frames at ``fps`` (at least 1)."""
+        return max(1, int(round(self.min_lock_time * fps)))
+
 
 # What a user may set, checked as the methods' parameters are (refine_core.params).
 FEET_PARAMS = (
@@ -178,8 +182,7 @@ def detect_contacts(motion: Motion, params: FeetParams | None = None, joints: np
         held = np.bincount(runs[strong[:, c]], minlength=n + 1) > 0
         held[0] = False
         contacts[:, c] = held[runs]
-    min_len = int(round(p.min_lock_time * motion.fps))
-    return _clean_runs(contacts, gap=2, min_len=min_len), floor
+    return _clean_runs(contacts, gap=2, min_len=p.lock_frames(motion.fps)), floor
 
 
 def contact_segments(contacts: np.ndarray) -> list:
@@ -245,13 +248,8 @@ def _lock_points(pos, horizontal, contacts, floor_h, clearance, up, params: Feet
     for c in range(contacts.shape[1]):
         runs = _planted_runs(pos[:, c] @ up, contact_segments(contacts[:, c:c + 1])[0], floor_h,
                              floor_h + clearance[c], min_len)
-        # Only runs that drift past the lock radius from their first frame need splitting.
-        segs = []
-        for s, e, held in runs:
-            drift = np.linalg.norm(horizontal[s:e + 1, c] - horizontal[s, c], axis=-1)
-            pieces = (_split_by_radius(horizontal[:, c], s, e, params.lock_radius, params.recovery_frames)
-                      if drift.max() > params.lock_radius else [(s, e)])
-            segs += [(a, b, held) for a, b in pieces]
+        segs = [(a, b, held) for s, e, held in runs
+                for a, b in _split_by_radius(horizontal[:, c], s, e, params.lock_radius, params.recovery_frames)]
         if not segs:
             locks.append(None)
             continue
@@ -373,8 +371,8 @@ def lock_feet(motion: Motion, params: FeetParams | None = None) -> Motion:
         cols = IS_TOE == toe
         h = (heights[:, cols] - floor_h)[contacts[:, cols]]
         clearance[cols] = float(np.clip(np.median(h), 0.0, LABEL_HEIGHT[cols][0])) if h.size else 0.0
-    min_len = max(1, int(round(p.min_lock_time * motion.fps)))
-    offsets, weights, contacts = _lock_offsets(feet, horizontal, contacts, floor_h, clearance, up, p, min_len)
+    offsets, weights, contacts = _lock_offsets(feet, horizontal, contacts, floor_h, clearance, up, p,
+                                               p.lock_frames(motion.fps))
 
     # Ankle offsets: the ankle's own lock, else where a planted toe puts it (orientation kept).
     w_ankle, w_toe = weights[:, 0::2], weights[:, 1::2]  # (T, 2)

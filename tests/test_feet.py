@@ -213,6 +213,6 @@ def test_flight_phases_keep_their_height(clip):
     noisy, _ = corrupt(clean, "vibe_like", np.random.default_rng(0))
     plain = refine(noisy, "hpr", device="cpu")
     locked = refine(noisy, "hpr", device="cpu", feet="lock")
-    flight = flight_phases(label_contacts(clean)[0], round(FeetParams().min_lock_time * clean.fps))
+    flight = flight_phases(label_contacts(clean)[0], FeetParams().lock_frames(clean.fps))
     change = np.abs(locked.joints()[:, FOOT_JOINTS, 1] - plain.joints()[:, FOOT_JOINTS, 1])[flight]
     assert flight.sum() > 100 and change.max() < 0.02, change.max()
