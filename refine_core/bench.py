@@ -25,7 +25,8 @@ from .metrics import evaluate
 PRESETS = ("mild", "vibe_like", "heavy")  # the validation table's
 TEST_PRESETS = ("clean", "modern", "vibe_like", "heavy")
 LOFO = "lofo:"
-COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "accel", "mpjpe_corrupted", "fps")
+COLUMNS = ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "accel", "mpjpe_corrupted", "root_error",
+           "root_accel_error", "fps")
 FEET_COLUMNS = ("foot_sliding", "penetration", "penetration_depth", "contact_f1")
 QUICK_FRAMES = 600  # per clip with --quick
 SPLITS = ("val", "test")
@@ -69,7 +70,8 @@ def score(triples, run=None, feet=False) -> dict:
             seconds += time.perf_counter() - t0
         metrics = evaluate(pred, clean, mask=mask)
         n = clean.num_frames
-        counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": n - 2, "accel": n - 2, "velocity_error": n - 1}
+        counts = {"mpjpe_corrupted": int(mask.sum()), "accel_error": n - 2, "accel": n - 2, "velocity_error": n - 1,
+                  "root_accel_error": n - 2}
         if feet:
             metrics.update(feet_metrics(pred, clean))
         for key, value in metrics.items():
@@ -123,17 +125,18 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, spli
 
 def markdown(rows) -> str:
     feet = any("foot_sliding" in r for r in rows)
-    head = "| preset | method | MPJPE | PA-MPJPE | accel err | vel err | accel | MPJPE corrupted | frames/s |"
+    head = ("| preset | method | MPJPE | PA-MPJPE | accel err | vel err | accel | MPJPE corrupted | root err | "
+            "root accel err | frames/s |")
     if feet:
         head += " foot slide | penetration % | contact F1 |"
     head += " params |"
-    lines = [head, "|" + "---|" * (13 if feet else 10)]
+    lines = [head, "|" + "---|" * (15 if feet else 12)]
     for r in rows:
         fps = "" if np.isnan(r["fps"]) else f"{r['fps']:,.0f}"
         line = (
             f"| {r['preset']} | {r['method']} | {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['accel_error']:.2f} | "
             f"{r.get('velocity_error', float('nan')):.2f} | {r['accel']:.2f} | {r.get('mpjpe_corrupted', float('nan')):.1f} | "
-            f"{fps} |"
+            f"{r.get('root_error', float('nan')):.1f} | {r.get('root_accel_error', float('nan')):.2f} | {fps} |"
         )
         if feet:
             line += (f" {r.get('foot_sliding', float('nan')):.2f} | {100 * r.get('penetration', float('nan')):.2f} | "

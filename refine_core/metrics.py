@@ -136,6 +136,23 @@ def velocity_error(pred: ArrayLike, gt: ArrayLike, mask: ArrayLike | None = None
     return _mean(np.linalg.norm(diff, axis=-1)[valid]) * M_TO_MM
 
 
+def root_error(pred: ArrayLike, gt: ArrayLike) -> float:
+    """Mean distance (mm) of the world-space pelvis joint (joint 0, not aligned):
+    what the pelvis-aligned metrics cannot see, the root translation's error
+    (camera-space depth jitter, world-space drift). pred, gt: (T, J, 3) metres."""
+    pred, gt = _pair(pred, gt)
+    return _mean(np.linalg.norm(pred[:, 0] - gt[:, 0], axis=-1)) * M_TO_MM
+
+
+def root_accel_error(pred: ArrayLike, gt: ArrayLike) -> float:
+    """Acceleration error (mm/frame^2) of the world-space pelvis joint: the
+    root's jitter. pred, gt: (T, J, 3) metres, T >= 3 (else NaN)."""
+    pred, gt = _pair(pred, gt)
+    if len(pred) < 3:
+        return float("nan")
+    return _mean(np.linalg.norm(second_difference(pred[:, 0]) - second_difference(gt[:, 0]), axis=-1)) * M_TO_MM
+
+
 def per_frame_accel(joints: ArrayLike) -> np.ndarray:
     """(T, J, 3) metres -> (T,) mean joint acceleration norm per frame (mm/frame^2).
 
@@ -193,7 +210,8 @@ def evaluate(pred, gt, mask: ArrayLike | None = None) -> dict:
 
     Keys: ``mpjpe``, ``pa_mpjpe``, ``accel_error``, ``accel``,
     ``velocity_error`` (mm, mm/frame^2, mm/frame), ``jitter`` (m/s^3 at
-    pred.fps), all over every frame; with
+    pred.fps), ``root_error`` and ``root_accel_error`` (the world-space
+    pelvis, mm and mm/frame^2), all over every frame; with
     ``mask`` ((T,) bool marking e.g. the corrupted frames) also
     ``mpjpe_corrupted``: MPJPE over the masked frames only.
     Raises BadInputError when the frame counts differ.
@@ -209,6 +227,8 @@ def evaluate(pred, gt, mask: ArrayLike | None = None) -> dict:
         "accel": accel(pj),
         "velocity_error": velocity_error(pj, gj),
         "jitter": jitter(pj, pred.fps),
+        "root_error": root_error(pj, gj),
+        "root_accel_error": root_accel_error(pj, gj),
     }
     if mask is not None:
         out["mpjpe_corrupted"] = mpjpe(pj, gj, mask=mask)

@@ -68,3 +68,17 @@ def test_the_gate_opens_on_estimator_noise_and_stays_shut_on_clean_motion():
     assert np.degrees(quat_angle_between(q[:, 4], clean[:, 4])).mean() < 1.0
     q, _ = guard.guard(noisy, walk.trans, turned(noisy, 8.0, joints=[4]), walk.trans, strength=0.5)
     assert np.degrees(quat_angle_between(q[:, 4], noisy[:, 4])).mean() > 7.0
+
+
+def test_a_jittering_root_opens_its_own_gate_and_not_the_pose_gate():
+    """Camera-space depth jitter under a good pose: the root may take the
+    network's smoothing, the pose stays bounded; a clean root stays bounded."""
+    walk = walking_motion(600, seed=5)
+    clean = continuous_signs(walk.rotations)
+    jittery = walk.trans + np.random.default_rng(0).normal(0, 0.02, walk.trans.shape)
+    bent = turned(clean, 8.0, joints=[4])
+    q, t = guard.guard(clean, jittery, bent, walk.trans, strength=0.5)
+    assert np.abs(t - walk.trans).max() < 1e-6  # the smoothed root passes
+    assert np.degrees(quat_angle_between(q[:, 4], clean[:, 4])).mean() < 1.0  # the pose's habit is still cut
+    _, t = guard.guard(clean, walk.trans, clean, walk.trans + 0.01, strength=0.5)
+    assert np.abs(t - walk.trans).max() < 0.005

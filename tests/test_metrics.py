@@ -15,6 +15,8 @@ from refine_core.metrics import (
     mpve,
     pa_mpjpe,
     per_frame_accel,
+    root_accel_error,
+    root_error,
     velocity_error,
 )
 from refine_core.synthetic import walking_motion
@@ -35,8 +37,10 @@ def test_identical_is_zero(walk, joints):
     assert pa_mpjpe(joints, joints) < 1e-9
     assert accel_error(joints, joints) == 0.0
     res = evaluate(walk, walk, mask=np.arange(60) % 2 == 0)
-    assert set(res) == {"mpjpe", "pa_mpjpe", "accel_error", "accel", "velocity_error", "jitter", "mpjpe_corrupted"}
-    for key in ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "mpjpe_corrupted"):
+    assert set(res) == {"mpjpe", "pa_mpjpe", "accel_error", "accel", "velocity_error", "jitter", "mpjpe_corrupted",
+                        "root_error", "root_accel_error"}
+    for key in ("mpjpe", "pa_mpjpe", "accel_error", "velocity_error", "mpjpe_corrupted", "root_error",
+                "root_accel_error"):
         assert res[key] < 1e-9
     assert res["accel"] > 0 and res["jitter"] > 0
 
@@ -185,3 +189,16 @@ def test_velocity_error_sees_drift_not_offset(joints):
     drift[:, 5, 0] += 0.001 * np.arange(len(joints))  # one joint drifts 1 mm/frame
     assert velocity_error(drift, joints) == pytest.approx(1.0 / joints.shape[1], rel=1e-9)
     assert math.isnan(velocity_error(joints[:1], joints[:1]))
+
+
+def test_root_metrics_see_what_pelvis_alignment_hides(joints):
+    """A moved or jittering root leaves the pelvis-aligned metrics at 0; the root metrics measure it."""
+    offset = joints + np.array([0.0, 0.0, 0.25])  # 25 cm deeper, every joint
+    assert mpjpe(offset, joints) < 1e-9 and accel_error(offset, joints) < 1e-9
+    assert root_error(offset, joints) == pytest.approx(250.0)
+    assert root_accel_error(offset, joints) < 1e-9
+    depth = np.where(np.arange(len(joints)) % 2 == 0, 0.01, -0.01)  # 1 cm back and forth
+    jittered = joints + depth[:, None, None] * np.array([0.0, 0.0, 1.0])
+    assert accel_error(jittered, joints) < 1e-9
+    assert root_accel_error(jittered, joints) == pytest.approx(40.0)  # |0.01 - 2 (-0.01) + 0.01| m
+    assert math.isnan(root_accel_error(joints[:2], joints[:2]))
