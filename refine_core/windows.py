@@ -41,21 +41,27 @@ def chunked(n: int, chunk: int, progress: Progress = None) -> Iterator[slice]:
 
 @dataclass(frozen=True)
 class CentredWindows:
-    """Each frame refined from the ``length`` frames centred on it (odd length).
+    """Each frame refined from the ``length`` frames centred on it (odd length),
+    or from the frames at ``offsets`` from it (a sparse, multi-scale chunk).
 
     ``fn``: (B, length, C) -> (B, C'), the centre frame's output."""
 
     length: int
+    offsets: tuple = ()  # frame offsets from the centre, ascending; () = -length // 2 .. length // 2
+
+    @property
+    def frame_offsets(self) -> tuple:
+        return tuple(self.offsets) or tuple(range(-(self.length // 2), self.length // 2 + 1))
 
     @property
     def context(self) -> int:
-        return self.length // 2
+        return max(abs(o) for o in self.frame_offsets)
 
     def windows(self, x: torch.Tensor, frames: slice | None = None) -> torch.Tensor:
         """(T, C) -> (F, length, C): the window of each frame in ``frames``, edges
         replicated; only the frames asked for are built."""
         start, stop, _ = (frames or slice(None)).indices(len(x))
-        offsets = torch.arange(self.length, device=x.device) - self.length // 2
+        offsets = torch.tensor(self.frame_offsets, device=x.device)
         idx = (torch.arange(start, stop, device=x.device)[:, None] + offsets).clamp(0, len(x) - 1)
         return x[idx]
 

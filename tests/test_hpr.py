@@ -47,6 +47,31 @@ def test_affinities_are_distributions_over_the_chunk(per_chain):
     assert ((trans >= t.min(1).values - 1e-6) & (trans <= t.max(1).values + 1e-6)).all()
 
 
+def test_a_sparse_chunk_averages_the_frames_at_its_offsets():
+    """A sparse chunk (N frames spread over a longer reach) weighs exactly the
+    frames at its offsets; offsets that are not N symmetric ascending ones are refused."""
+    from refine_core.refiners.hpr import chunk_driver, chunk_frames
+
+    offsets = (-16, -11, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 11, 16)
+    config = HPRConfig(offsets=offsets)
+    assert chunk_driver(config).context == 16
+    assert chunk_frames(config, 1).tolist() == [o + 17 for o in offsets]
+    torch.manual_seed(0)
+    model = HPRNet(config).eval()
+    q, t = _random_chunks(batch=1, n=60)
+    whole_q, whole_t = refine_windows(model, q[0], t[0])
+    with torch.no_grad():
+        frame_q, frame_t, w = model(q[:, [30 + o for o in offsets]], t[:, [30 + o for o in offsets]])
+    assert w.shape == (1, 1, 17)
+    assert torch.allclose(whole_q[30], frame_q[0], atol=1e-6) and torch.allclose(whole_t[30], frame_t[0], atol=1e-6)
+    far = q.clone()
+    far[:, 30 + 5] = torch.nn.functional.normalize(torch.randn(24, 4), dim=-1)  # offset 5 is not in the chunk
+    assert torch.equal(refine_windows(model, far[0], t[0])[0][30], whole_q[30])
+    for bad in ((-2, -1, 0, 1, 2), (-8, -2, 0, 1, 8) + tuple(range(20, 32)), tuple(range(-8, 9))[::-1]):
+        with pytest.raises(ValueError, match="offsets"):
+            HPRNet(HPRConfig(offsets=bad))
+
+
 def test_joint_groups_cover_every_joint_once():
     assert (joint_groups(False) == 0).all()
     groups = joint_groups(True)

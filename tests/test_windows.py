@@ -50,6 +50,7 @@ def test_low_pass_of_a_long_motion_has_no_seams():
 @pytest.mark.parametrize("driver, fn", [
     (OverlappingWindows(16, 6, extra=2), lambda w: w.cumsum(1) / 10),
     (CentredWindows(9), lambda w: w.cumsum(1)[:, -1] / 10),
+    (CentredWindows(5, (-7, -2, 0, 2, 7)), lambda w: w.cumsum(1)[:, -1] / 10),
     (ValidConvolution(5), lambda w: w.unfold(1, 11, 1).sum(-1) / 10),
 ])
 @pytest.mark.parametrize("lo, hi", [(0, 60), (23, 100), (37, 140), (80, 140)])
@@ -62,3 +63,12 @@ def test_a_slice_with_context_gives_the_whole_result(driver, fn, lo, hi):
     inner_lo = lo + (driver.context if lo > 0 else 0)
     inner_hi = hi - (driver.context if hi < len(x) else 0)
     assert torch.allclose(part[inner_lo - lo:inner_hi - lo], whole[inner_lo:inner_hi], atol=1e-12)
+
+
+def test_sparse_centred_windows_gather_the_frames_at_their_offsets():
+    driver = CentredWindows(5, (-7, -2, 0, 2, 7))
+    x = torch.arange(30, dtype=torch.float64)[:, None]
+    windows = driver.windows(x, slice(10, 12))
+    assert driver.context == 7
+    assert windows[..., 0].tolist() == [[3, 8, 10, 12, 17], [4, 9, 11, 13, 18]]
+    assert driver.windows(x, slice(0, 1))[0, :, 0].tolist() == [0, 0, 0, 2, 7]  # edges replicated

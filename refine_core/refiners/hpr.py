@@ -27,6 +27,10 @@ NUM_JOINTS = 24
 @dataclass
 class HPRConfig:
     chunk: int = 17  # N: frames per window (odd)
+    # Our addition: the chunk's frame offsets from its centre, ascending and
+    # symmetric (N of them); () is the paper's contiguous chunk. A sparse chunk
+    # reaches further for the same cost (docs/methods/hpr.md, ablations).
+    offsets: tuple = ()
     hidden: int = 64
     affinity_channels: int = 24
     trans_channels: int = 8  # our addition: the root translation gets its own affinity
@@ -75,8 +79,8 @@ class HPRNet(nn.Module):
             # Linear last layer: a ReLU here would make every affinity non-negative.
             nn.Conv1d(config.hidden, self.num_groups * config.affinity_channels + config.trans_channels, 3, padding=1),
         )
-        n = config.chunk
-        self.register_buffer("relative_position", (torch.arange(n) - n // 2).float() / (n // 2), persistent=False)
+        offsets = torch.tensor(chunk_driver(config).frame_offsets, dtype=torch.float32)
+        self.register_buffer("relative_position", offsets / offsets.abs().max(), persistent=False)
 
     def affinity(self, quats, trans):
         """quats (B, N, 24, 4) centre-aligned, trans (B, N, 3) -> pose weights
@@ -114,9 +118,25 @@ class HPRNet(nn.Module):
         return refined, torch.einsum("bn,bnk->bk", w_trans, trans), w
 
 
+def chunk_driver(config: HPRConfig) -> CentredWindows:
+    """The windows of a config's chunk (contiguous, or its sparse ``offsets``)."""
+    driver = CentredWindows(config.chunk, tuple(config.offsets))
+    offsets = driver.frame_offsets
+    if len(offsets) != config.chunk or offsets != tuple(sorted(set(offsets))) or offsets != tuple(-o for o in offsets[::-1]):
+        raise ValueError(f"HPR-Net offsets must be {config.chunk} ascending offsets symmetric about 0, got {offsets}")
+    return driver
+
+
+def chunk_frames(config: HPRConfig, first: int = 0) -> torch.Tensor:
+    """Indices, in a window starting ``first`` frames into a training window, of
+    the chunk centred on frame ``first + reach``."""
+    driver = chunk_driver(config)
+    return torch.tensor(driver.frame_offsets) + driver.context + first
+
+
 def refine_windows(model: HPRNet, quats, trans, batch: int = 4096, progress: Callable | None = None, offset: int = 0):
     """Every frame of a (T, 24, 4) / (T, 3) motion refined by its centred chunk."""
-    return _run(model, CentredWindows(model.config.chunk), quats, trans, None, offset, progress, {"batch": batch})
+    return _run(model, chunk_driver(model.config), quats, trans, None, offset, progress, {"batch": batch})
 
 
 def _run(model: HPRNet, driver: CentredWindows, quats, trans, rest_joints, offset, progress, settings):
@@ -139,8 +159,9 @@ def joint_l1_loss(model: HPRNet, batch: dict, rest_joints) -> torch.Tensor:
     """The paper's loss: L1 between the refined centre frame's joints and the
     clean ones (pelvis-relative, as evaluated), plus L1 on the root translation
     (ours: the paper does not refine it)."""
-    c = model.config.chunk // 2
-    q, t, _ = model(batch["noisy_q"], batch["noisy_t"])
+    c = chunk_driver(model.config).context
+    idx = chunk_frames(model.config)
+    q, t, _ = model(batch["noisy_q"][:, idx], batch["noisy_t"][:, idx])
     pred, pred_root = _pose_and_root(q, t, rest_joints)
     target, target_root = _pose_and_root(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
     return (pred - target).abs().mean() + (pred_root - target_root).abs().mean()
@@ -152,14 +173,16 @@ def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: flo
     centre frame is refined independently, so without it neighbouring weights
     need not agree and the output jitters.
 
-    batch windows are N + 2 frames long: chunks [0, N), [1, N + 1), [2, N + 2).
+    batch windows are 2 reach + 3 frames long (N + 2 for a contiguous chunk):
+    the chunks centred on frames reach, reach + 1 and reach + 2.
     """
-    n = model.config.chunk
+    reach = chunk_driver(model.config).context
     q, t = batch["noisy_q"], batch["noisy_t"]
     b = q.shape[0]
-    rq, rt, _ = model(torch.cat([q[:, k:k + n] for k in range(3)]), torch.cat([t[:, k:k + n] for k in range(3)]))
+    chunks = [chunk_frames(model.config, k) for k in range(3)]
+    rq, rt, _ = model(torch.cat([q[:, idx] for idx in chunks]), torch.cat([t[:, idx] for idx in chunks]))
     pred, pred_root = _pose_and_root(rq.reshape(3, b, -1, 4).transpose(0, 1), rt.reshape(3, b, 3).transpose(0, 1), rest_joints)
-    c = slice(n // 2, n // 2 + 3)
+    c = slice(reach, reach + 3)
     target, target_root = _pose_and_root(batch["clean_q"][:, c], batch["clean_t"][:, c], rest_joints)
 
     return ((pred - target).abs().mean() + (pred_root - target_root).abs().mean()
@@ -167,9 +190,9 @@ def smooth_joint_loss(model: HPRNet, batch: dict, rest_joints, accel_weight: flo
                               + (time_accel(pred_root) - time_accel(target_root)).abs().mean()))
 
 
-RECIPE = Recipe(loss=smooth_joint_loss, window=lambda c: c.chunk + 2,
+RECIPE = Recipe(loss=smooth_joint_loss, window=lambda c: 2 * chunk_driver(c).context + 3,
                 train={"steps": 12000, "batch": 96, "lr": 2e-3, "threads": 1})
 
-METHOD = LearnedMethod("hpr", HPRNet, HPRConfig, driver=lambda config, settings: CentredWindows(config.chunk),
+METHOD = LearnedMethod("hpr", HPRNet, HPRConfig, driver=lambda config, settings: chunk_driver(config),
                        run=_run, recipe=RECIPE, inference=(windows_per_pass(4096),))
 refine = METHOD.refine
