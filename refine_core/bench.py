@@ -95,10 +95,18 @@ def bench_clips(split: str = "val") -> list:
     return load_cmu(split="val") if split == "val" else load_clips("test")
 
 
+def method_spec(spec: str) -> tuple:
+    """``name`` or ``name:key=value,key=value`` (a method at other parameters, e.g.
+    a filter at a previous tuning) -> (name, ["key=value", ...])."""
+    name, _, params = spec.partition(":")
+    return name, [p for p in params.split(",") if p]
+
+
 def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, split="val", feet=False) -> list:
     """Rows of {preset, method, params, metrics...} for each preset and method
-    (with ``feet``: foot metrics, "+ feet lock" rows and a "clean motion" row)."""
-    from .refiners import METHODS, available_methods, refine
+    (with ``feet``: foot metrics, "+ feet lock" rows and a "clean motion" row).
+    A method may be given as ``name:key=value,...`` (``method_spec``)."""
+    from .refiners import available_methods, check_request, refine
 
     clips = bench_clips(split)
     if quick:
@@ -111,12 +119,14 @@ def run_bench(methods=None, presets=PRESETS, quick=False, seed=0, log=None, spli
             clean_row = score([(clean, clean, mask) for clean, _, mask in triples], feet=True)
             rows.append({"preset": preset, "method": "clean motion", "params": "", **clean_row})
         rows.append({"preset": preset, "method": "noisy input", "params": "", **score(triples, feet=feet)})
-        for name in methods:
-            spec = METHODS[name]
-            params = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+        for entry in methods:
+            name, overrides = method_spec(entry)
+            request = check_request(name, device="cpu", params=overrides)  # a clear error for a bad name or value
+            params = ", ".join(f"{k}={v}" for k, v in {**request.method.defaults, **request.params}.items())
             for lock in ("off", "lock") if feet else ("off",):
-                row = score(triples, lambda m, name=name, lock=lock: refine(m, name, device="cpu", feet=lock), feet=feet)
-                label = name if lock == "off" else f"{name} + feet lock"
+                row = score(triples, lambda m, name=name, lock=lock, kw=overrides: refine(
+                    m, name, device="cpu", feet=lock, params=kw or None), feet=feet)
+                label = entry if lock == "off" else f"{entry} + feet lock"
                 rows.append({"preset": preset, "method": label, "params": params, **row})
                 if log:
                     log(f"{preset:>9} {label:<24} accel_error {row['accel_error']:.2f} mpjpe {row['mpjpe']:.2f}")
@@ -158,8 +168,9 @@ def comparison(rows) -> str:
              "beats the best filter on all three | MPJPE at most the input's |", "|---|---|---|---|---|---|---|"]
     for preset in dict.fromkeys(r["preset"] for r in rows):
         here = [r for r in rows if r["preset"] == preset]
-        filters = [r for r in here if METHODS.get(r["method"]) is not None and METHODS[r["method"]].kind == "classical"]
-        learned = [r for r in here if METHODS.get(r["method"]) is not None and METHODS[r["method"]].kind == "learned"]
+        kinds = {r["method"]: getattr(METHODS.get(method_spec(r["method"])[0]), "kind", None) for r in here}
+        filters = [r for r in here if kinds[r["method"]] == "classical"]
+        learned = [r for r in here if kinds[r["method"]] == "learned"]
         noisy = next((r for r in here if r["method"] == "noisy input"), None)
         if not filters or not learned:
             continue

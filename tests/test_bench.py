@@ -118,3 +118,22 @@ def test_comparison_says_yes_only_when_a_learned_method_beats_every_filter():
     assert comparison(rows).splitlines()[-1].endswith("3.90 butterworth) | no | yes |")  # loses on accel to butterworth
     rows[-1] = row("butterworth", 9.2, 8.9, 4.1)
     assert comparison(rows).splitlines()[-1].endswith("| yes | yes |")
+
+
+def test_a_method_at_other_parameters_is_its_own_row_and_counts_as_a_filter():
+    """`--methods gaussian:sigma_frames=1.5` scores the filter at those parameters beside its
+    default, and the best filter of the comparison is chosen over both."""
+    from refine_core.bench import comparison, method_spec
+    from refine_core.errors import BadInputError
+
+    assert method_spec("gaussian:sigma_frames=1.5,x=2") == ("gaussian", ["sigma_frames=1.5", "x=2"])
+    rows = run_bench(methods=["gaussian", "gaussian:sigma_frames=4", "hpr"], presets=["mild"], quick=True)
+    by_name = {r["method"]: r for r in rows}
+    wide = by_name["gaussian:sigma_frames=4"]
+    assert wide["params"] == "sigma_frames=4.0" and wide["accel"] < by_name["gaussian"]["accel"]
+    triples = corrupted_clips([c.slice(0, 600) for c in load_cmu(split="val")], "mild", 0)
+    assert score(triples, lambda m: refine(m, "gaussian", params={"sigma_frames": 4}))["mpjpe"] == wide["mpjpe"]
+    best_mpjpe = min(by_name["gaussian"]["mpjpe"], wide["mpjpe"])
+    assert f"({best_mpjpe:.2f} " in comparison(rows).splitlines()[-1]
+    with pytest.raises(BadInputError, match="sigma"):
+        run_bench(methods=["gaussian:sigma=2"], presets=["mild"], quick=True)

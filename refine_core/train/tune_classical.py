@@ -1,7 +1,8 @@
 """Tune the classical filters on the TRAINING split (never validation).
 
-Each filter's parameter grid is scored on training clips corrupted with the
-``vibe_like`` preset; the objective is MPJPE + accel error (both mm-based, so
+Each filter's parameter grid is scored on the whole training split the learned
+methods train on (CMU and more_bvh, every rig, ``load_clips("train")``)
+corrupted with the ``vibe_like`` preset; the objective is MPJPE + accel error (both mm-based, so
 neither smoothing alone nor fidelity alone wins). The best parameters go to
 ``refine_core/weights/classical.json``, which the registry uses as defaults.
 
@@ -32,9 +33,9 @@ def objective(row) -> float:
 
 
 def tune(seed: int = 0, log=print) -> dict:
-    from .data import load_cmu
+    from .dataset import load_clips
 
-    clips = [c.slice(0, min(c.num_frames, FRAMES_PER_CLIP)) for c in load_cmu(split="train")]
+    clips = [c.slice(0, min(c.num_frames, FRAMES_PER_CLIP)) for c in load_clips("train")]
     triples = corrupted_clips(clips, PRESET, seed)
     tuned = {}
     for name, grid in GRIDS.items():
@@ -47,7 +48,7 @@ def tune(seed: int = 0, log=print) -> dict:
             log(f"{name:<12} {params}  mpjpe {row['mpjpe']:.2f}  accel_error {row['accel_error']:.2f}")
         tuned[name] = {"params": best[0], "train_mpjpe": round(best[1]["mpjpe"], 3),
                        "train_accel_error": round(best[1]["accel_error"], 3)}
-    return {"objective": "mpjpe + accel_error", "preset": PRESET, "split": "train",
+    return {"objective": "mpjpe + accel_error", "preset": PRESET, "split": "train", "data": "load_clips('train')",
             "frames_per_clip": FRAMES_PER_CLIP, "seed": seed, "methods": tuned}
 
 
