@@ -7,14 +7,14 @@ on the validation split with vibe_like noise (seed 0):
     .venv/bin/python tools/hpr_ablations.py [--steps 600] [--out runs/hpr_ablations.json]
     .venv/bin/python tools/hpr_ablations.py --oracle   # the bound only, no training
 
-The chunk ablation of issue 17 (a sparse chunk that reaches further for the
-same cost) follows that issue's protocol instead: the shipped recipe on the
+The ablations of issue 17 (a sparse chunk that reaches further for the same
+cost; a stronger acceleration term) follow that issue's protocol instead: the shipped recipe on the
 whole training split (``load_clips("train")``, noise zoo), scored on
 ``load_clips("val")`` at every preset, guard on (the shipped strength) and off.
 Train each variant in its own process (one thread each), then score:
 
-    .venv/bin/python tools/hpr_ablations.py --chunk-variant sparse16 [--steps 3000]
-    .venv/bin/python tools/hpr_ablations.py --chunk-score
+    .venv/bin/python tools/hpr_ablations.py --variant sparse16 [--steps 3000]
+    .venv/bin/python tools/hpr_ablations.py --score-variants
 """
 import argparse
 import json
@@ -45,24 +45,28 @@ VARIANTS = {
 }
 
 
-CHUNK_VARIANTS = {  # HPRConfig overrides; every one has N = 17 frames (the same cost)
-    "contiguous": {},  # the shipped chunk, -8 .. 8
-    "sparse16": {"offsets": (-16, -11, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 11, 16)},
-    "sparse24": {"offsets": (-24, -17, -12, -8, -5, -3, -2, -1, 0, 1, 2, 3, 5, 8, 12, 17, 24)},
+RECIPE_VARIANTS = {  # (HPRConfig overrides, loss overrides); every chunk has N = 17 frames (the same cost)
+    "contiguous": ({}, {}),  # the shipped recipe: chunk -8 .. 8, accel_weight 1
+    "sparse16": ({"offsets": (-16, -11, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 11, 16)}, {}),
+    "sparse24": ({"offsets": (-24, -17, -12, -8, -5, -3, -2, -1, 0, 1, 2, 3, 5, 8, 12, 17, 24)}, {}),
+    "accel2": ({}, {"accel_weight": 2.0}),
+    "accel3": ({}, {"accel_weight": 3.0}),
+    "accel6": ({}, {"accel_weight": 6.0}),
 }
-CHUNK_DIR = Path("runs") / "hpr_chunks"
+VARIANT_DIR = Path("runs") / "hpr_chunks"
 
 
-def train_chunk_variant(name: str, steps: int) -> Path:
-    path = CHUNK_DIR / f"{name}-{steps}.pt"
+def train_recipe_variant(name: str, steps: int) -> Path:
+    path = VARIANT_DIR / f"{name}-{steps}.pt"
     if not path.exists():
-        CHUNK_DIR.mkdir(parents=True, exist_ok=True)
-        loop.train_method("hpr", out=path, steps=steps, model_overrides=CHUNK_VARIANTS[name],
+        VARIANT_DIR.mkdir(parents=True, exist_ok=True)
+        model, loss = RECIPE_VARIANTS[name]
+        loop.train_method("hpr", out=path, steps=steps, model_overrides=model, loss_overrides=loss,
                           log=lambda m: print(f"[{name}] {m}", flush=True))
     return path
 
 
-def score_chunk_variants(steps: int) -> dict:
+def score_recipe_variants(steps: int) -> dict:
     """{variant: {preset: {"guard": row, "no guard": row}}} on load_clips("val")."""
     from refine_core.train.dataset import load_clips
 
@@ -71,8 +75,8 @@ def score_chunk_variants(steps: int) -> dict:
     for preset in ("clean", "modern", "vibe_like", "heavy"):
         triples = corrupted_clips(clips, preset, 0)
         print(f"{preset:>9} {'noisy input':<22} " + _summary(score(triples)), flush=True)
-        for name in CHUNK_VARIANTS:
-            path = CHUNK_DIR / f"{name}-{steps}.pt"
+        for name in RECIPE_VARIANTS:
+            path = VARIANT_DIR / f"{name}-{steps}.pt"
             if not path.exists():
                 continue
             for label, params in (("guard", {}), ("no guard", {"guard": 0.0})):
@@ -125,15 +129,15 @@ def main():
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--out", default="runs/hpr_ablations.json")
     parser.add_argument("--oracle", action="store_true", help="only the weighted-average bound on corrupted frames")
-    parser.add_argument("--chunk-variant", choices=list(CHUNK_VARIANTS), help="train one chunk variant (issue 17)")
-    parser.add_argument("--chunk-score", action="store_true", help="score the trained chunk variants on validation")
+    parser.add_argument("--variant", choices=list(RECIPE_VARIANTS), help="train one recipe variant (issue 17)")
+    parser.add_argument("--score-variants", action="store_true", help="score the trained variants on validation")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.chunk_variant:
-        print(train_chunk_variant(args.chunk_variant, args.steps))
+    if args.variant:
+        print(train_recipe_variant(args.variant, args.steps))
         return 0
-    if args.chunk_score:
-        results = score_chunk_variants(args.steps)
+    if args.score_variants:
+        results = score_recipe_variants(args.steps)
         Path(args.out).write_text(json.dumps(results, indent=1))
         return 0
     if args.oracle:
