@@ -206,7 +206,8 @@ def cmd_bench(args):
 def cmd_train(args):
     from .train.loop import declaration, train_method
 
-    declaration(args.method)  # a clear error before any data is read
+    method = declaration(args.method)  # a clear error before any data is read
+    loss_overrides = _loss_overrides(method, args.loss or [])
     clips = None
     if args.data:
         from .train.data import load_amass_folder, load_cmu
@@ -217,8 +218,25 @@ def cmd_train(args):
         clips = load_cmu(root=data, split="train") if any(data.rglob("*.bvh")) else load_amass_folder(data)
         if not clips:
             raise BadInputError(data, "no training motions found in this folder")
-    train_method(args.method, out=args.out, clips=clips, steps=args.steps, seed=args.seed)
+    train_method(args.method, out=args.out, clips=clips, steps=args.steps, seed=args.seed, loss_overrides=loss_overrides)
     return EXIT_OK
+
+
+def _loss_overrides(method, items) -> dict:
+    """``--loss key=value`` items as {key: float}, each a keyword of the recipe's loss."""
+    import inspect
+
+    known = list(inspect.signature(method.recipe.loss).parameters)[3:]  # after model, batch, rest_joints
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise BadInputError(f"--loss {item}", f"expected KEY=VALUE with KEY one of: {', '.join(known)}")
+        try:
+            overrides[key] = float(value)
+        except ValueError:
+            raise BadInputError(f"--loss {item}", f"{value!r} is not a number") from None
+    return overrides
 
 
 def cmd_batch(args):
@@ -307,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="optimiser steps (default: the method's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="weights file (default: refine_core/weights/<method>.pt)")
+    p.add_argument("--loss", action="append", metavar="KEY=VALUE",
+                   help="a loss parameter other than the recipe's, e.g. accel_weight=2 (repeatable; ablations)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("batch", help="refine many files (local worker processes or a Ray cluster; docs/batch.md)",

@@ -96,3 +96,21 @@ def test_format_1_weights_still_load_and_refine_the_same(name, tmp_path):
     assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.trans, b.trans)
     assert not np.array_equal(method.migrate(old, 1)["step_weight" if name == "tar" else "output_layer.weight"],
                               old["step_weight" if name == "tar" else "output_layer.weight"])
+
+
+def test_cli_train_loss_overrides_reach_the_checkpoint_and_bad_keys_are_named(tmp_path, monkeypatch, capsys):
+    """`train tar --loss root_accel_weight=10` trains with that loss parameter and
+    records it; an unknown key or a non-number is refused before any data is read."""
+    from refine_core.cli import main
+    from refine_core.train import dataset
+
+    monkeypatch.setattr(dataset, "load_clips", lambda *a, **k: [walking_motion(300, seed=s) for s in range(2)])
+    out = tmp_path / "tar.pt"
+    assert main(["train", "tar", "--steps", "2", "--loss", "root_accel_weight=10", "--out", str(out)]) == 0
+    method = METHODS["tar"].declaration()
+    stored = load_model(out, method.network, method.config)[2]
+    assert stored["loss"] == {**method.recipe.loss_params, "root_accel_weight": 10.0}
+    for bad in ("nope=1", "accel_weight=fast", "accel_weight"):
+        assert main(["train", "tar", "--loss", bad, "--out", str(tmp_path / "x.pt")]) != 0
+        assert bad.split("=")[0] in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
