@@ -85,9 +85,12 @@ def gate(level: np.ndarray) -> np.ndarray:
     levels (chords): their median per frame against GATE_DEG. Clean mocap of the
     training split stays under its lower end on 99% of frames, vibe_like and
     heavy input is over the upper end on 99% (docs/methods/learned.md)."""
-    pooled = np.median(level[:, BODY_JOINTS], axis=1)
-    lo, hi = (chord(d) for d in GATE_DEG)
-    return np.clip((pooled - lo) / (hi - lo), 0.0, 1.0)
+    return opening(np.median(level[:, BODY_JOINTS], axis=1), *(chord(d) for d in GATE_DEG))
+
+
+def opening(level: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 where ``level`` is at most ``lo``, 1 from ``hi`` on, linear between."""
+    return np.clip((level - lo) / (hi - lo), 0.0, 1.0)
 
 
 def bounds(x: np.ndarray, strength: float, floor: float, least: float, offset: int = 0,
@@ -152,14 +155,13 @@ def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, tra
     trans (T, 3); ``strength`` multiplies the noise term; ``offset``: the
     absolute frame of row 0 (a stretch is bounded as the whole motion is)."""
     level = noise_level(quats_in, offset)
-    opening = gate(level)[:, None]
-    bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + opening * chord(OPEN_DEG)
+    pose_open = gate(level)[:, None]
+    bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + pose_open * chord(OPEN_DEG)
     q = clamp(quats_in, quats_out, bound)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     root = trans_in[:, None]
     root_level = noise_level(root, offset)
-    lo, hi = ROOT_GATE_M
-    root_opening = np.maximum(opening, np.clip((root_level - lo) / (hi - lo), 0.0, 1.0))
-    bound = bounds(root, strength, FLOOR_M, OUTLIER_M, offset, root_level) + root_opening * OPEN_M
-    t = clamp(trans_in[:, None], trans_out[:, None], bound)[:, 0]
+    root_open = np.maximum(pose_open, opening(root_level, *ROOT_GATE_M))
+    bound = bounds(root, strength, FLOOR_M, OUTLIER_M, offset, root_level) + root_open * OPEN_M
+    t = clamp(root, trans_out[:, None], bound)[:, 0]
     return q, t
