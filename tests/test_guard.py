@@ -52,6 +52,7 @@ def test_a_stretch_is_bounded_as_the_whole_motion():
     part = guard.bounds(q[300:700], 3.0, floor, least, offset=300)
     inner = slice(guard.REACH, 400 - guard.REACH)
     assert np.array_equal(whole[300:700][inner], part[inner])
+    assert np.array_equal(guard.whiteness(q)[300:700][inner], guard.whiteness(q[300:700], offset=300)[inner])
 
 
 def test_the_gate_opens_on_estimator_noise_and_stays_shut_on_clean_motion():
@@ -60,14 +61,33 @@ def test_the_gate_opens_on_estimator_noise_and_stays_shut_on_clean_motion():
     walk = walking_motion(600, seed=4)
     clean = continuous_signs(walk.rotations)
     noisy = continuous_signs(noise.corrupt(walk, "vibe_like", 0)[0].rotations)
-    assert guard.gate(guard.noise_level(clean)).max() == 0.0
-    assert guard.gate(guard.noise_level(noisy)).mean() > 0.7
+    assert guard.gate(guard.noise_level(clean), guard.whiteness(clean)).max() == 0.0
+    assert guard.gate(guard.noise_level(noisy), guard.whiteness(noisy)).mean() > 0.7
     # open: the network's change passes; shut: a habit is cut back
     bent = turned(clean, 8.0, joints=[4])
     q, _ = guard.guard(clean, walk.trans, bent, walk.trans, strength=0.5)
     assert np.degrees(quat_angle_between(q[:, 4], clean[:, 4])).mean() < 1.0
     q, _ = guard.guard(noisy, walk.trans, turned(noisy, 8.0, joints=[4]), walk.trans, strength=0.5)
     assert np.degrees(quat_angle_between(q[:, 4], noisy[:, 4])).mean() > 7.0
+
+
+def test_fast_clean_motion_reads_as_jitter_by_its_level_but_keeps_the_gate_shut():
+    """A clean run at 30 fps has as much third-difference energy as jitter;
+    its third differences change smoothly from frame to frame, white noise's
+    flip (cosine -0.75)."""
+    walk = walking_motion(600, seed=5)
+    clean = continuous_signs(walk.rotations)
+    rng = np.random.default_rng(0)
+    angles = np.zeros(clean.shape[:-1] + (3,))
+    seconds = np.arange(len(clean))[:, None] / 30.0
+    angles[..., 0] = np.radians(15.0) * np.sin(2 * np.pi * 4.0 * seconds + rng.uniform(0, 2 * np.pi, 24))
+    swing = continuous_signs(quat_multiply(clean, axis_angle_to_quat(angles)))  # every joint swung at 4 Hz
+    level = guard.noise_level(swing)
+    assert guard.gate(level).mean() > 0.9  # the level alone opens
+    assert guard.gate(level, guard.whiteness(swing)).max() == 0.0
+    # jitter as large as the swing's own third differences opens it (smaller jitter on motion this fast does not)
+    jitter = continuous_signs(quat_multiply(swing, axis_angle_to_quat(rng.normal(0, np.radians(3.0), angles.shape))))
+    assert guard.gate(guard.noise_level(jitter), guard.whiteness(jitter)).mean() > 0.9
 
 
 def test_a_jittering_root_opens_its_own_gate_and_not_the_pose_gate():

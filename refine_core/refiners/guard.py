@@ -15,8 +15,10 @@ neighbourhood of the input whose radius is measured on the input itself:
   (which leaves monotone motion untouched), dilated by a few frames, so a
   spike, swap or twist of a few frames may be moved back all the way;
 - a gate: where the body's median noise level is that of estimator output
-  (over GATE_DEG; clean mocap stays under it), the bound opens and the
-  network decides. The root translation has its own gate as well (ROOT_GATE_M):
+  (over GATE_DEG; clean mocap stays under it) and the third differences
+  flip from frame to frame as white noise's do (whiteness, WHITE_GATE: a
+  clean run at 30 fps has the level of jitter, but its third differences
+  change smoothly), the bound opens and the network decides. The root translation has its own gate as well (ROOT_GATE_M):
   a track whose pose is good but whose root jitters (camera-space depth, or
   world-space jitter over modern estimators') gets its root refined.
 
@@ -45,6 +47,11 @@ GATE_DEG = (0.8, 0.95)  # body joints' median noise level at which the guard sta
 # modern preset's median 2.9 mm; vibe_like and either root family at
 # vibe_like level are over 7.8 mm on 99% of frames (docs/methods/learned.md).
 ROOT_GATE_M = (0.004, 0.006)
+# Minus the body's median whiteness at which the gate may start and end
+# opening. Training split (docs/methods/learned.md): clean runs where their
+# level opens the gate, median -0.47; vibe_like input -0.63 on its 99th
+# percentile (runs: -0.64 on the 90th), heavy under -0.70 on 99% of frames.
+WHITE_GATE = (0.5, 0.65)
 OPEN_DEG = 60.0  # the bound added when fully open: the network decides
 OPEN_M = 1.0
 BODY_JOINTS = slice(0, 22)
@@ -53,18 +60,19 @@ REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION + 
 THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
 
 
-def grid_median(values: np.ndarray, window: int, offset: int) -> np.ndarray:
-    """(T, J) running median over ``window`` frames of ``values`` (T, J) (edges
-    replicated), taken at absolute frames that are multiples of GRID (``offset``:
-    the absolute frame of row 0, so a stretch gets the whole motion's values)
-    and linearly interpolated between them. Why by hand: scipy's median_filter
-    on every frame cost more than the fastest network here."""
+def grid_median(values: np.ndarray, window: int, offset: int, reduce=np.median) -> np.ndarray:
+    """(T, J) running median (or other ``reduce``) over ``window`` frames of
+    ``values`` (T, J) (edges replicated), taken at absolute frames that are
+    multiples of GRID (``offset``: the absolute frame of row 0, so a stretch
+    gets the whole motion's values) and linearly interpolated between them.
+    Why by hand: scipy's median_filter on every frame cost more than the
+    fastest network here, and its running sums depend on where a stretch starts."""
     n = len(values)
     half = window // 2
     padded = np.pad(values, ((half + GRID, half + GRID), (0, 0)), mode="edge")
     first = (-offset) % GRID - GRID  # the grid frame at or before row 0, local index
     centres = np.arange(first, n + GRID, GRID)
-    med = np.median(sliding_window_view(padded, window, axis=0)[centres + GRID], axis=-1)  # (K, J)
+    med = reduce(sliding_window_view(padded, window, axis=0)[centres + GRID], axis=-1)  # (K, J)
     k, w = np.divmod(np.arange(n) - first, GRID)
     w = (w / GRID)[:, None]
     return med[k] * (1 - w) + med[k + 1] * w
@@ -80,12 +88,31 @@ def noise_level(x: np.ndarray, offset: int = 0) -> np.ndarray:
     return grid_median(third, NOISE_WINDOW, offset) / THIRD_DIFFERENCE_GAIN
 
 
-def gate(level: np.ndarray) -> np.ndarray:
+def whiteness(x: np.ndarray, offset: int = 0) -> np.ndarray:
+    """(T, J) running median over NOISE_WINDOW frames of the cosine between
+    consecutive third differences of ``x`` (T, J, C): about -0.8 for white
+    noise (and a spike), higher the more of them is smooth motion (a 3 Hz
+    swing at 30 fps: 0.8). A cosine per frame, so a spike's size does not
+    outweigh the frames around it."""
+    if len(x) < 5:
+        return np.zeros(x.shape[:2])
+    third = np.diff(x, n=3, axis=0)
+    size = np.linalg.norm(third, axis=-1)
+    cosine = (third[1:] * third[:-1]).sum(-1) / np.maximum(size[1:] * size[:-1], 1e-20)
+    return grid_median(np.pad(cosine, ((2, 2), (0, 0)), mode="edge"), NOISE_WINDOW, offset)
+
+
+def gate(level: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:
     """(T,) how open the guard is, 0 .. 1, from the body joints' (T, J) noise
     levels (chords): their median per frame against GATE_DEG. Clean mocap of the
     training split stays under its lower end on 99% of frames, vibe_like and
-    heavy input is over the upper end on 99% (docs/methods/learned.md)."""
-    return opening(np.median(level[:, BODY_JOINTS], axis=1), *(chord(d) for d in GATE_DEG))
+    heavy input is over the upper end on 99% (docs/methods/learned.md).
+    ``white`` (T, J), whiteness(): the opening is also scaled by the body's
+    median whiteness against WHITE_GATE."""
+    open_ = opening(np.median(level[:, BODY_JOINTS], axis=1), *(chord(d) for d in GATE_DEG))
+    if white is not None:
+        open_ = open_ * opening(-np.median(white[:, BODY_JOINTS], axis=1), *WHITE_GATE)
+    return open_
 
 
 def opening(level: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -155,7 +182,7 @@ def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, tra
     trans (T, 3); ``strength`` multiplies the noise term; ``offset``: the
     absolute frame of row 0 (a stretch is bounded as the whole motion is)."""
     level = noise_level(quats_in, offset)
-    pose_open = gate(level)[:, None]
+    pose_open = gate(level, whiteness(quats_in, offset))[:, None]
     bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + pose_open * chord(OPEN_DEG)
     q = clamp(quats_in, quats_out, bound)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
