@@ -182,7 +182,10 @@ def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, tra
     trans (T, 3); ``strength`` multiplies the noise term; ``offset``: the
     absolute frame of row 0 (a stretch is bounded as the whole motion is)."""
     level = noise_level(quats_in, offset)
-    pose_open = gate(level, whiteness(quats_in, offset))[:, None]
+    pose_open = gate(level)
+    if pose_open.any():  # whiteness only narrows an opening: not needed where the level keeps it shut
+        pose_open = gate(level, whiteness(quats_in, offset))
+    pose_open = pose_open[:, None]
     bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + pose_open * chord(OPEN_DEG)
     q = clamp(quats_in, quats_out, bound)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
