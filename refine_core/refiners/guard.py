@@ -18,9 +18,10 @@ neighbourhood of the input whose radius is measured on the input itself:
   (over GATE_DEG; clean mocap stays under it) and the third differences
   flip from frame to frame as white noise's do (whiteness, WHITE_GATE: a
   clean run at 30 fps has the level of jitter, but its third differences
-  change smoothly), the bound opens and the network decides. The root translation has its own gate as well (ROOT_GATE_M):
-  a track whose pose is good but whose root jitters (camera-space depth, or
-  world-space jitter over modern estimators') gets its root refined.
+  change smoothly), the bound opens and the network decides. The root
+  translation has its own gate as well (ROOT_GATE_M): a track whose pose is
+  good but whose root jitters (camera-space depth, or world-space jitter over
+  modern estimators') gets its root refined.
 
 The gain over filters comes from the model; the guard only cuts what it
 would change on input that measures as good. Rotations are compared as
@@ -60,19 +61,18 @@ REACH = OUTLIER_WINDOW // 2 + 2 + NOISE_WINDOW // 2 + GRID + OUTLIER_DILATION + 
 THIRD_DIFFERENCE_GAIN = np.sqrt(20.0)  # std of the third difference of unit white noise
 
 
-def grid_median(values: np.ndarray, window: int, offset: int, reduce=np.median) -> np.ndarray:
-    """(T, J) running median (or other ``reduce``) over ``window`` frames of
-    ``values`` (T, J) (edges replicated), taken at absolute frames that are
-    multiples of GRID (``offset``: the absolute frame of row 0, so a stretch
-    gets the whole motion's values) and linearly interpolated between them.
-    Why by hand: scipy's median_filter on every frame cost more than the
-    fastest network here, and its running sums depend on where a stretch starts."""
+def grid_median(values: np.ndarray, window: int, offset: int) -> np.ndarray:
+    """(T, J) running median over ``window`` frames of ``values`` (T, J) (edges
+    replicated), taken at absolute frames that are multiples of GRID (``offset``:
+    the absolute frame of row 0, so a stretch gets the whole motion's values)
+    and linearly interpolated between them. Why by hand: scipy's median_filter
+    on every frame cost more than the fastest network here."""
     n = len(values)
     half = window // 2
     padded = np.pad(values, ((half + GRID, half + GRID), (0, 0)), mode="edge")
     first = (-offset) % GRID - GRID  # the grid frame at or before row 0, local index
     centres = np.arange(first, n + GRID, GRID)
-    med = reduce(sliding_window_view(padded, window, axis=0)[centres + GRID], axis=-1)  # (K, J)
+    med = np.median(sliding_window_view(padded, window, axis=0)[centres + GRID], axis=-1)  # (K, J)
     k, w = np.divmod(np.arange(n) - first, GRID)
     w = (w / GRID)[:, None]
     return med[k] * (1 - w) + med[k + 1] * w
