@@ -32,10 +32,10 @@ def _shipped():
     return load_model(weights_path("hpr"), HPRNet, HPRConfig)[0]
 
 
-@pytest.mark.parametrize("per_chain", [False, True])
-def test_affinities_are_distributions_over_the_chunk(per_chain):
+@pytest.mark.parametrize("per_chain,level_features", [(False, False), (True, False), (False, True)])
+def test_affinities_are_distributions_over_the_chunk(per_chain, level_features):
     torch.manual_seed(0)
-    model = HPRNet(HPRConfig(per_chain=per_chain)).eval()
+    model = HPRNet(HPRConfig(per_chain=per_chain, level_features=level_features)).eval()
     q, t = _random_chunks()
     with torch.no_grad():
         refined, trans, w = model(q, t)
@@ -45,6 +45,31 @@ def test_affinities_are_distributions_over_the_chunk(per_chain):
     assert torch.allclose(refined.norm(dim=-1), torch.ones(8, 24), atol=1e-6)
     # The translation is a convex combination of the chunk's: inside its bounding box.
     assert ((trans >= t.min(1).values - 1e-6) & (trans <= t.max(1).values + 1e-6)).all()
+
+
+def test_chunk_level_reads_jitter_but_not_a_spike():
+    """The level-feature ablation's input: white jitter raises a joint's level,
+    one spiked frame in the chunk barely does (a median), other joints not at all."""
+    from refine_core.refiners.hpr import chunk_level
+
+    swing = np.zeros((17, 24, 3))  # every joint still but one knee, swinging at 1 Hz
+    swing[:, 5, 0] = 0.5 * np.sin(2 * np.pi * np.arange(17) / 30.0)
+    rng = np.random.default_rng(0)
+    jitter = np.zeros((17, 24, 3))
+    jitter[:, 5] = rng.normal(0, np.radians(1.0), (17, 3))
+    spike = np.zeros((17, 24, 3))
+    spike[8, 5, 1] = np.radians(30.0)
+
+    def level_with(error):
+        rot = quat_to_matrix(axis_angle_to_quat(swing)) @ quat_to_matrix(axis_angle_to_quat(error))
+        return chunk_level(torch.as_tensor(matrix_to_quat(rot), dtype=torch.float32)[None])[0]
+
+    base = level_with(np.zeros_like(swing))
+    jittered, spiked = level_with(jitter), level_with(spike)
+    assert jittered[5] > base[5] + 1.0  # log units: several times the clean chunk's level
+    assert abs(spiked[5] - base[5]) < 0.5 * (jittered[5] - base[5])
+    others = [j for j in range(24) if j != 5]
+    assert torch.allclose(jittered[others], base[others])
 
 
 def test_a_sparse_chunk_averages_the_frames_at_its_offsets():

@@ -54,6 +54,7 @@ RECIPE_VARIANTS = {
     "accel2": ({}, {"accel_weight": 2.0}),
     "accel3": ({}, {"accel_weight": 3.0}),
     "accel6": ({}, {"accel_weight": 6.0}),
+    "level": ({"level_features": True}, {"accel_weight": 2.0}),  # the chunk's noise level as input
 }
 VARIANT_DIR = Path("runs") / "hpr_chunks"
 

@@ -36,6 +36,10 @@ class HPRConfig:
     trans_channels: int = 8  # our addition: the root translation gets its own affinity
     layer_norm: bool = True
     per_chain: bool = False  # our addition: one affinity per body part (torso, each arm, each leg)
+    # Our addition: each joint's noise level over the chunk (log of the median
+    # third difference) as 24 more channels, so the affinity can tell how
+    # much of the chunk's change is noise (docs/methods/hpr.md).
+    level_features: bool = False
 
 
 class ChannelLayerNorm(nn.Module):
@@ -64,6 +68,20 @@ def joint_groups(per_chain: bool) -> torch.Tensor:
     return groups
 
 
+LEVEL_FLOOR = 1e-4  # chord: about 0.01 degrees, under any mocap's own noise
+LEVEL_CENTRE = -4.0  # log of a clean chunk's typical median third difference (chord)
+
+
+def chunk_level(quats: torch.Tensor) -> torch.Tensor:
+    """(B, 24) log noise level of each joint over a chunk (B, N, 24, 4) of
+    sign-aligned quaternions: the median magnitude of the third time
+    difference (as the guard's noise_level), centred near 0. The median, so a
+    spike in the chunk does not read as noise everywhere."""
+    third = quats[:, 3:] - 3 * quats[:, 2:-1] + 3 * quats[:, 1:-2] - quats[:, :-3]
+    level = third.norm(dim=-1).median(dim=1).values
+    return torch.log(level + LEVEL_FLOOR) - LEVEL_CENTRE
+
+
 class HPRNet(nn.Module):
     def __init__(self, config: HPRConfig):
         super().__init__()
@@ -71,7 +89,7 @@ class HPRNet(nn.Module):
         groups = joint_groups(config.per_chain)
         self.register_buffer("groups", groups, persistent=False)
         self.num_groups = int(groups.max()) + 1
-        in_channels = NUM_JOINTS * 4 + 1 + 3
+        in_channels = NUM_JOINTS * 4 + 1 + 3 + (NUM_JOINTS if config.level_features else 0)
         norm = (lambda c: ChannelLayerNorm(c)) if config.layer_norm else (lambda c: nn.Identity())
         self.weight_regression = nn.Sequential(
             nn.Conv1d(in_channels, config.hidden, 3, padding=1), norm(config.hidden), nn.ReLU(),
@@ -89,9 +107,10 @@ class HPRNet(nn.Module):
         b, n = quats.shape[:2]
         c = n // 2
         rel_trans = trans - trans[:, c:c + 1]
-        features = torch.cat(
-            [quats.reshape(b, n, -1), self.relative_position.expand(b, n)[..., None], rel_trans], dim=-1
-        )
+        parts = [quats.reshape(b, n, -1), self.relative_position.expand(b, n)[..., None], rel_trans]
+        if self.config.level_features:
+            parts.append(chunk_level(quats)[:, None].expand(b, n, NUM_JOINTS))
+        features = torch.cat(parts, dim=-1)
         h = self.weight_regression(features.transpose(1, 2))  # (B, G * 24 + 8, N)
         # Depth jitter of the root wants wider smoothing than the joints: one
         # softmax(H^T h_c) per joint group (the paper's, G = 1) and one for translation.
