@@ -87,8 +87,11 @@ def main(argv=None):
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--filters", nargs="+", default=["gaussian", "gaussian:sigma_frames=1.5", "butterworth", "savgol",
-                                                         "oneeuro", "oneeuro:min_cutoff=2.0", "slerp"],
-                        help="filters to compare with (name or name:key=value,...; default: both tunings, docs/results.md)")
+                                                         "oneeuro", "oneeuro:min_cutoff=2.0", "slerp",
+                                                         "gaussian:sigma_frames=0.75", "butterworth:cutoff_hz=6.0",
+                                                         "savgol:window=5,polyorder=2", "slerp:step=2"],
+                        help="filters to compare with (name or name:key=value,...; default: every tuning of "
+                             "docs/methods/classical.md, as docs/results.md)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     if args.action == "train":

@@ -5,12 +5,17 @@ methods train on (CMU and more_bvh, every rig, ``load_clips("train")``)
 corrupted with the ``vibe_like`` preset; the objective is MPJPE + accel error (both mm-based, so
 neither smoothing alone nor fidelity alone wins). The best parameters go to
 ``refine_core/weights/classical.json``, which the registry uses as defaults.
+``--preset`` tunes for another noise level (the modern preset's best filter
+is a lighter one) and ``--out`` writes it elsewhere: the bench scores those
+parameters beside the defaults (docs/methods/classical.md).
 
-    python -m refine_core.train.tune_classical
+    python -m refine_core.train.tune_classical [--preset modern --out runs/classical_modern.json]
 """
+import argparse
 import itertools
 import json
 import sys
+from pathlib import Path
 
 from ..atomic import atomic_write
 from ..bench import corrupted_clips, score
@@ -19,9 +24,9 @@ from ..resources import TUNED_FILTERS_PATH
 
 GRIDS = {
     "butterworth": {"cutoff_hz": [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0]},
-    "gaussian": {"sigma_frames": [0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]},
+    "gaussian": {"sigma_frames": [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]},
     "oneeuro": {"min_cutoff": [0.3, 0.6, 1.0, 2.0], "beta": [0.1, 0.5, 1.0, 3.0]},
-    "savgol": {"window": [7, 9, 11, 15, 21, 27], "polyorder": [2, 3]},
+    "savgol": {"window": [5, 7, 9, 11, 15, 21, 27], "polyorder": [2, 3]},
     "slerp": {"step": [2, 3, 4, 6, 8]},
 }
 PRESET = "vibe_like"
@@ -32,11 +37,11 @@ def objective(row) -> float:
     return row["mpjpe"] + row["accel_error"]
 
 
-def tune(seed: int = 0, log=print) -> dict:
+def tune(seed: int = 0, log=print, preset: str = PRESET) -> dict:
     from .dataset import load_clips
 
     clips = [c.slice(0, min(c.num_frames, FRAMES_PER_CLIP)) for c in load_clips("train")]
-    triples = corrupted_clips(clips, PRESET, seed)
+    triples = corrupted_clips(clips, preset, seed)
     tuned = {}
     for name, grid in GRIDS.items():
         best = None
@@ -48,15 +53,20 @@ def tune(seed: int = 0, log=print) -> dict:
             log(f"{name:<12} {params}  mpjpe {row['mpjpe']:.2f}  accel_error {row['accel_error']:.2f}")
         tuned[name] = {"params": best[0], "train_mpjpe": round(best[1]["mpjpe"], 3),
                        "train_accel_error": round(best[1]["accel_error"], 3)}
-    return {"objective": "mpjpe + accel_error", "preset": PRESET, "split": "train", "data": "load_clips('train')",
+    return {"objective": "mpjpe + accel_error", "preset": preset, "split": "train", "data": "load_clips('train')",
             "frames_per_clip": FRAMES_PER_CLIP, "seed": seed, "methods": tuned}
 
 
 def main(argv=None):
-    result = tune()
-    with atomic_write(TUNED_FILTERS_PATH, text=True) as f:
+    parser = argparse.ArgumentParser(prog="python -m refine_core.train.tune_classical", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default=PRESET, help=f"noise preset to tune on (default {PRESET}: the defaults)")
+    parser.add_argument("--out", type=Path, default=TUNED_FILTERS_PATH, help="JSON to write (default: the registry's)")
+    args = parser.parse_args(argv)
+    result = tune(preset=args.preset)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(args.out, text=True) as f:
         f.write(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {TUNED_FILTERS_PATH}")
+    print(f"wrote {args.out}")
     return 0
 
 
