@@ -6,8 +6,8 @@ corrupted with the ``vibe_like`` preset; the objective is MPJPE + accel error (b
 neither smoothing alone nor fidelity alone wins). The best parameters go to
 ``refine_core/weights/classical.json``, which the registry uses as defaults.
 ``--preset`` tunes for another noise level (the modern preset's best filter
-is a lighter one) and ``--out`` writes it elsewhere: the bench scores those
-parameters beside the defaults (docs/methods/classical.md).
+is a lighter one) and ``--out`` writes it elsewhere: docs/results.md scores
+those parameters beside the defaults (docs/methods/classical.md).
 
     python -m refine_core.train.tune_classical [--preset modern --out runs/classical_modern.json]
 """
