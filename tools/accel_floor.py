@@ -33,13 +33,14 @@ from refine_core.refiners import refine  # noqa: E402
 from refine_core.train.dataset import load_clips  # noqa: E402
 
 CUTOFFS_HZ = (6.0, 8.0)
+MIN_FRAMES = 60  # shorter clips are skipped: the zero-phase filter's edge padding (15 frames) would dominate them
 ORACLE_GRID = ([("butterworth", f"cutoff_hz={c}") for c in (1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8)]
                + [("gaussian", f"sigma_frames={s}") for s in (1, 1.5, 2, 2.5, 3, 4)])
 
 
-def clips_of(split: str) -> list:
-    # bench_clips("val") is the CMU part only; here every rig of the split.
-    return load_clips(split)
+def low_passed(joints: np.ndarray, cutoff_hz: float, fps: float) -> np.ndarray:
+    """(T, J, 3) joints through a zero-phase Butterworth of order 4."""
+    return sosfiltfilt(butter(4, cutoff_hz, fs=fps, output="sos"), joints, axis=0)
 
 
 def floor(splits) -> None:
@@ -47,16 +48,16 @@ def floor(splits) -> None:
     print("|---|---|---|---|" + "---|" * len(CUTOFFS_HZ))
     for split in splits:
         sums = {}
-        for clip in clips_of(split):
+        for clip in load_clips(split):  # every rig of the split (bench_clips("val") is the CMU part only)
             joints = metrics.pelvis_aligned(clip.joints())
-            if len(joints) < 4 * 15:  # sosfiltfilt's padding needs a few times the filter's order
+            if len(joints) < MIN_FRAMES:
                 continue
             row = sums.setdefault(clip.meta.get("rig", "?"), np.zeros(2 + len(CUTOFFS_HZ)))
             accel = metrics.second_difference(joints)
             row[0] += len(accel)
             row[1] += np.linalg.norm(accel, axis=-1).mean(1).sum()
             for k, cutoff in enumerate(CUTOFFS_HZ):
-                low = sosfiltfilt(butter(4, cutoff, fs=clip.fps, output="sos"), joints, axis=0)
+                low = low_passed(joints, cutoff, clip.fps)
                 row[2 + k] += np.linalg.norm(metrics.second_difference(low) - accel, axis=-1).mean(1).sum()
         for rig, row in sums.items():
             per_frame = 1000 * row[1:] / row[0]  # mm/frame^2
@@ -64,7 +65,7 @@ def floor(splits) -> None:
 
 
 def oracle(split: str, preset: str) -> None:
-    triples = corrupted_clips(clips_of(split), preset, seed=0)
+    triples = corrupted_clips(load_clips(split), preset, seed=0)
     totals = np.zeros(len(ORACLE_GRID))
     best = frames = 0.0
     for clean, noisy, _ in triples:
@@ -81,15 +82,14 @@ def oracle(split: str, preset: str) -> None:
 
 
 def hf_cost(split: str, preset: str) -> None:
-    triples = corrupted_clips(clips_of(split), preset, seed=0)
+    triples = corrupted_clips(load_clips(split), preset, seed=0)
     for cutoff in CUTOFFS_HZ:
         sums = np.zeros(5)
         for clean, noisy, _ in triples:
             truth, given = (metrics.pelvis_aligned(m.joints()) for m in (clean, noisy))
-            if len(truth) < 4 * 15:
+            if len(truth) < MIN_FRAMES:
                 continue
-            low = sosfiltfilt(butter(4, cutoff, fs=clean.fps, output="sos"), truth, axis=0)
-            smoothed = low + (given - truth)
+            smoothed = low_passed(truth, cutoff, clean.fps) + (given - truth)
             n = len(truth)
             sums += n * np.array([1.0, metrics.mpjpe(given, truth), metrics.mpjpe(smoothed, truth),
                                   metrics.accel_error(given, truth), metrics.accel_error(smoothed, truth)])
@@ -100,7 +100,7 @@ def hf_cost(split: str, preset: str) -> None:
 
 
 def by_rig(split: str, preset: str, methods) -> None:
-    triples = corrupted_clips(clips_of(split), preset, seed=0)
+    triples = corrupted_clips(load_clips(split), preset, seed=0)
     rigs = sorted({clean.meta.get("rig", "?") for clean, _, _ in triples})
     print("| rig | method | MPJPE | PA-MPJPE | accel err |")
     print("|---|---|---|---|---|")

@@ -110,9 +110,13 @@ def gate(level: np.ndarray, white: np.ndarray | None = None) -> np.ndarray:
     ``white`` (T, J), whiteness(): the opening is also scaled by the body's
     median whiteness against WHITE_GATE."""
     open_ = opening(np.median(level[:, BODY_JOINTS], axis=1), *(chord(d) for d in GATE_DEG))
-    if white is not None:
-        open_ = open_ * opening(-np.median(white[:, BODY_JOINTS], axis=1), *WHITE_GATE)
-    return open_
+    return open_ if white is None else open_ * white_opening(white)
+
+
+def white_opening(white: np.ndarray) -> np.ndarray:
+    """(T,) the share of the gate's opening that the body's median whiteness
+    (T, J) allows, against WHITE_GATE."""
+    return opening(-np.median(white[:, BODY_JOINTS], axis=1), *WHITE_GATE)
 
 
 def opening(level: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -184,7 +188,7 @@ def guard(quats_in: np.ndarray, trans_in: np.ndarray, quats_out: np.ndarray, tra
     level = noise_level(quats_in, offset)
     pose_open = gate(level)
     if pose_open.any():  # whiteness only narrows an opening: not needed where the level keeps it shut
-        pose_open = gate(level, whiteness(quats_in, offset))
+        pose_open = pose_open * white_opening(whiteness(quats_in, offset))
     pose_open = pose_open[:, None]
     bound = bounds(quats_in, strength, chord(FLOOR_DEG), chord(OUTLIER_DEG), offset, level) + pose_open * chord(OPEN_DEG)
     q = clamp(quats_in, quats_out, bound)

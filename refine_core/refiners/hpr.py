@@ -77,8 +77,7 @@ def chunk_level(quats: torch.Tensor) -> torch.Tensor:
     sign-aligned quaternions: the median magnitude of the third time
     difference (as the guard's noise_level), centred near 0. The median, so a
     spike in the chunk does not read as noise everywhere."""
-    third = quats[:, 3:] - 3 * quats[:, 2:-1] + 3 * quats[:, 1:-2] - quats[:, :-3]
-    level = third.norm(dim=-1).median(dim=1).values
+    level = torch.diff(quats, n=3, dim=1).norm(dim=-1).median(dim=1).values
     return torch.log(level + LEVEL_FLOOR) - LEVEL_CENTRE
 
 
